@@ -1,0 +1,10 @@
+"""Estimators of log Z = log ∫ N(θ; μ, σ²I) e^{−E(θ)} dθ over parameter pytrees.
+
+`estimate` is the one entry point (naive MC, tempered SMC, AIS, reverse AIS / BDMC,
+thermodynamic integration, Laplace); `tracking` follows log Z(θ₁) as θ₁ moves.
+"""
+
+from lprior.logz.estimate import METHODS, estimate, geometric_schedule
+from lprior.logz.result import LogZResult
+
+__all__ = ["METHODS", "LogZResult", "estimate", "geometric_schedule"]

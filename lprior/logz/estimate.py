@@ -1,0 +1,231 @@
+"""One entry point for every estimator of log ∫ N(θ; μ, σ²I) e^{−E(θ)} dθ."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from functools import partial
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from lprior.logz import moves, naive, sharding, smc
+from lprior.logz.result import LogZResult
+from lprior.pytree import PyTree, structure_mismatch, tree_size
+
+METHODS = ("naive", "smc", "ais", "reverse_ais", "bdmc", "ti", "laplace")
+
+_SMC_OPTIONS = {"target_ess", "resample_threshold", "max_steps", "num_mcmc_steps", "num_leapfrog",
+                "precondition", "rank", "step_size", "target_accept", "jitter"}
+_SCHEDULE_OPTIONS = {"schedule", "num_steps", "beta_min", "resample"}
+_OPTIONS = {
+    "naive": set(),
+    "smc": _SMC_OPTIONS,
+    "ti": _SMC_OPTIONS,
+    "ais": (_SMC_OPTIONS - {"target_ess", "max_steps"}) | _SCHEDULE_OPTIONS,
+    "reverse_ais": (_SMC_OPTIONS - {"target_ess", "max_steps"}) | _SCHEDULE_OPTIONS | {"exact_samples"},
+    "bdmc": (_SMC_OPTIONS - {"target_ess", "max_steps"}) | _SCHEDULE_OPTIONS | {"exact_samples"},
+    "laplace": {"exact_max_dim", "max_newton_steps", "tol", "cg_max_iters", "lanczos_rank",
+                "num_probes", "num_iters"},
+}
+
+
+def _concrete(x) -> bool:
+  return not isinstance(x, jax.core.Tracer)
+
+
+def _host(x):
+  """A replicated output as a host value (also when it spans several processes)."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    return x.addressable_data(0)
+  return x
+
+
+def check_inputs(energy_fn: Callable, mean: PyTree, sigma) -> None:
+  """Clear errors for bad estimator input: σ ≤ 0, non-float or empty θ, an energy that is not
+  a scalar, or one that is NaN at the mean."""
+  leaves = jax.tree.leaves(mean)
+  if not leaves:
+    raise ValueError("mean is an empty pytree: there is nothing to integrate over")
+  for x in leaves:
+    if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
+      raise ValueError(f"mean leaves must be floating point; got dtype {jnp.result_type(x)}")
+  if _concrete(sigma) and not float(np.min(np.asarray(sigma))) > 0:
+    raise ValueError(f"sigma must be > 0; got {sigma}")
+  out = jax.eval_shape(energy_fn, mean)
+  if not hasattr(out, "shape") or out.shape != ():
+    raise ValueError(f"energy_fn must return a scalar; it returned {out}")
+  if all(_concrete(x) for x in leaves):
+    e = energy_fn(mean)
+    if not np.isfinite(float(e)) and not np.isposinf(float(e)):
+      raise ValueError(f"energy_fn returned {float(e)} at the mean: it must be a number (or +inf)")
+
+
+def _smc_config(o: dict, dim: int) -> smc.SMCConfig:
+  mc = moves.MoveConfig(
+      num_steps=o.get("num_mcmc_steps", 8), num_leapfrog=o.get("num_leapfrog", 1),
+      target_accept=o.get("target_accept", 0.6), precondition=o.get("precondition", "diag"),
+      rank=o.get("rank", 16), jitter=o.get("jitter", 0.5 if o.get("num_leapfrog", 1) > 1 else 0.0))
+  if mc.precondition not in ("none", "diag", "lowrank"):
+    raise ValueError(f"precondition must be 'none', 'diag' or 'lowrank'; got {mc.precondition!r}")
+  for name, lo, hi in (("target_ess", 0, 1), ("resample_threshold", 0, 1)):
+    if name in o and not lo < o[name] <= hi:
+      raise ValueError(f"{name} must lie in ({lo}, {hi}]; got {o[name]}")
+  return smc.SMCConfig(target_ess=o.get("target_ess", 0.9),
+                       resample_threshold=o.get("resample_threshold", 0.5),
+                       resample=o.get("resample", True), max_steps=o.get("max_steps", 1000),
+                       move=mc, step_size=o.get("step_size"))
+
+
+def geometric_schedule(num_steps: int, beta_min: float = 1e-4, dtype=jnp.float32) -> jax.Array:
+  """β_0 = 0, then num_steps geometric steps from beta_min to 1: shape (num_steps + 1,)."""
+  return jnp.concatenate([jnp.zeros(1, dtype), jnp.geomspace(beta_min, 1.0, num_steps, dtype=dtype)])
+
+
+@partial(jax.jit, static_argnames=("energy_fn", "cfg", "num_particles", "mesh", "adaptive"))
+def _run_smc(key, mean, sigma, schedule, init_theta, *, energy_fn, cfg, num_particles, mesh,
+             adaptive):
+  fn = partial(smc.run_local, energy_fn=energy_fn, cfg=cfg, num_particles=num_particles,
+               adaptive=adaptive)
+  return sharding.run(fn, mesh, num_particles, (key, mean, sigma, schedule), (init_theta,))
+
+
+@partial(jax.jit, static_argnames=("energy_fn", "num_particles", "mesh"))
+def _run_naive(key, mean, sigma, *, energy_fn, num_particles, mesh):
+  fn = partial(naive.run_local, energy_fn=energy_fn, num_particles=num_particles)
+  return sharding.run(fn, mesh, num_particles, (key, mean, sigma), ())
+
+
+def _result(rep, sharded, *, log_z, var, grad_mean, num_grad, num_energy, num_steps, info):
+  theta, log_w = sharded if sharded else (None, None)
+  return LogZResult(log_z=log_z, stderr=jnp.sqrt(var), grad_mean=grad_mean, ess=rep.get("ess"),
+                    acceptance=rep.get("acceptance"), num_energy_evals=num_energy,
+                    num_grad_evals=num_grad, num_steps=num_steps, particles=theta,
+                    log_weights=log_w, info=info)
+
+
+def _smc_result(rep, sharded, cfg, num_particles, *, log_z=None, var=None, reverse=False):
+  steps = rep["num_steps"]
+  hvps = (moves.lanczos_hvps(cfg.move.rank, tree_size(sharded[0]) // num_particles)
+          if cfg.move.precondition == "lowrank" else 0)
+  num_grad = smc.grad_evals_per_particle(steps, cfg) * num_particles + 2 * hvps * steps
+  info = {k: rep[k] for k in ("trace", "beta", "num_resample", "final_step_size", "ti",
+                              "ti_stderr", "nan_count")}
+  info.update(var_delta=rep["var"], var_eve=rep["var_eve"], num_hvp=hvps * steps)
+  if reverse:  # Σ log-increments estimates log(1/Z): an upper bound on log Z after negation
+    return _result(rep, sharded, log_z=-rep["log_z"], var=jnp.maximum(rep["var"], rep["var_eve"]),
+                   grad_mean=None, num_grad=num_grad, num_energy=0, num_steps=steps, info=info)
+  return _result(rep, sharded, log_z=rep["log_z"] if log_z is None else log_z,
+                 var=jnp.maximum(rep["var"], rep["var_eve"]) if var is None else var,
+                 grad_mean=rep["grad_mean"], num_grad=num_grad, num_energy=0, num_steps=steps,
+                 info=info)
+
+
+def _schedule(o, dtype, reverse=False):
+  s = o.get("schedule")
+  s = geometric_schedule(o.get("num_steps", 200), o.get("beta_min", 1e-4), dtype) if s is None \
+      else jnp.asarray(s, dtype)
+  if s.ndim != 1 or s.shape[0] < 2:
+    raise ValueError(f"schedule must be a 1-D array of at least 2 inverse temperatures; got shape {s.shape}")
+  if _concrete(s):
+    sn = np.asarray(s)
+    if not (sn[0] == 0 and sn[-1] == 1 and np.all(np.diff(sn) >= 0)):
+      raise ValueError("schedule must increase from 0 to 1 (reverse AIS runs it backwards)")
+  return s[::-1] if reverse else s
+
+
+def _check_exact_samples(samples, mean, num_particles):
+  if samples is None:
+    raise ValueError("reverse AIS / BDMC need exact_samples: draws from p(θ) ∝ N(θ; μ, σ²) e^{−E(θ)}"
+                     " with a leading axis of num_particles")
+  why = structure_mismatch(mean, samples, leading=1)
+  if why:
+    raise ValueError(f"exact_samples do not match mean: {why}")
+  n = {jnp.shape(x)[0] for x in jax.tree.leaves(samples)}
+  if n != {num_particles}:
+    raise ValueError(f"exact_samples must have num_particles={num_particles} rows; got {sorted(n)}")
+
+
+def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyTree, sigma, *,
+             method: str = "smc", num_particles: int = 256, mesh: Mesh | None = None,
+             **options: Any) -> LogZResult:
+  """log ∫ N(θ; mean, σ²I) exp(−energy_fn(θ)) dθ over a pytree θ.
+
+  method: 'naive' | 'smc' (adaptive tempered SMC) | 'ais' (fixed schedule) | 'reverse_ais'
+  (upper bound from exact samples) | 'bdmc' (both) | 'ti' (thermodynamic integration) |
+  'laplace'.  mesh: an optional 1-D device mesh; particles are sharded over its axis and the
+  result, for the same key, does not depend on the number of devices.
+  Options (SMC family): target_ess (0.9: conditional-ESS fraction per β step),
+  resample_threshold (0.5), max_steps, num_mcmc_steps (8), num_leapfrog (1 = MALA),
+  precondition ('diag' | 'lowrank' | 'none'), rank, step_size, target_accept;
+  AIS family: schedule or num_steps/beta_min, resample (False), exact_samples.
+  Laplace: see `lprior.logz.laplace.laplace`.
+  """
+  if method not in METHODS:
+    raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+  unknown = set(options) - _OPTIONS[method]
+  if unknown:
+    raise TypeError(f"unknown option(s) {sorted(unknown)} for method {method!r}; valid: "
+                    f"{sorted(_OPTIONS[method])}")
+  if not isinstance(num_particles, (int, np.integer)) or num_particles < 1:
+    raise ValueError(f"num_particles must be a positive int; got {num_particles!r}")
+  check_inputs(energy_fn, mean, sigma)
+  dtype = jnp.result_type(*jax.tree.leaves(mean))
+  sigma = jnp.asarray(sigma, dtype)
+
+  if method == "laplace":
+    from lprior.logz import laplace
+    return laplace.laplace(key, energy_fn, mean, sigma, **options)
+  if method == "naive":
+    rep, sh = _run_naive(key, mean, sigma, energy_fn=energy_fn, num_particles=num_particles,
+                         mesh=mesh)
+    res = _result(rep, sh, log_z=rep["log_z"], var=rep["var"], grad_mean=rep["grad_mean"],
+                  num_grad=0, num_energy=num_particles, num_steps=1, info={})
+    return _finish(res, rep)
+
+  if method in ("ais", "reverse_ais", "bdmc"):
+    options.setdefault("resample", False)
+  cfg = _smc_config(options, tree_size(mean))
+  if method in ("smc", "ti"):
+    rep, sh = _run_smc(key, mean, sigma, jnp.zeros(2, dtype), None, energy_fn=energy_fn, cfg=cfg,
+                       num_particles=num_particles, mesh=mesh, adaptive=True)
+    if method == "ti":
+      res = _smc_result(rep, sh, cfg, num_particles, log_z=rep["ti"], var=rep["ti_stderr"] ** 2)
+      res.info["log_z_smc"] = rep["log_z"]
+    else:
+      res = _smc_result(rep, sh, cfg, num_particles)
+    if _concrete(rep["beta"]) and float(_host(rep["beta"])) < 1.0:
+      raise RuntimeError(f"SMC stopped at β = {float(_host(rep['beta'])):.3g} after max_steps="
+                         f"{cfg.max_steps} steps; raise max_steps or lower target_ess")
+    return _finish(res, rep)
+
+  forward = None
+  if method in ("ais", "bdmc"):
+    rep, sh = _run_smc(key, mean, sigma, _schedule(options, dtype), None, energy_fn=energy_fn,
+                       cfg=cfg, num_particles=num_particles, mesh=mesh, adaptive=False)
+    forward = _finish(_smc_result(rep, sh, cfg, num_particles), rep)
+    if method == "ais":
+      return forward
+  samples = options.get("exact_samples")
+  _check_exact_samples(samples, mean, num_particles)
+  rep, sh = _run_smc(jax.random.fold_in(key, 1), mean, sigma, _schedule(options, dtype, reverse=True),
+                     samples, energy_fn=energy_fn, cfg=cfg, num_particles=num_particles, mesh=mesh,
+                     adaptive=False)
+  upper = _finish(_smc_result(rep, sh, cfg, num_particles, reverse=True), rep)
+  if method == "reverse_ais":
+    return upper
+  info = dict(forward.info, log_z_lower=forward.log_z, log_z_upper=upper.log_z,
+              stderr_lower=forward.stderr, stderr_upper=upper.stderr)
+  return forward.replace(num_grad_evals=forward.num_grad_evals + upper.num_grad_evals, info=info)
+
+
+def _finish(res: LogZResult, rep: dict) -> LogZResult:
+  """Raise on NaN energies when values are concrete; otherwise leave the count in info."""
+  nan = rep.get("nan_count")
+  if nan is not None and _concrete(nan) and int(_host(nan)) > 0:
+    raise FloatingPointError(f"energy_fn returned NaN for {int(_host(nan))} particle evaluations; "
+                             "check the energy (and its gradient) away from the mean")
+  return res

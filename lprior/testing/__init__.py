@@ -1,0 +1,1 @@
+"""Problems with exact answers, for tests and benchmarks."""

@@ -1,0 +1,19 @@
+"""Every test sees 8 forced CPU devices (sharding tests build meshes over them)."""
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_num_cpu_devices", 8)
+
+
+@pytest.fixture
+def x64():
+  """Run a test in float64, restoring the previous setting afterwards."""
+  old = jax.config.jax_enable_x64
+  jax.config.update("jax_enable_x64", True)
+  yield
+  jax.config.update("jax_enable_x64", old)
