@@ -114,14 +114,6 @@ def flax_model():
   return model, params
 
 
-@pytest.fixture
-def x64():
-  prev = jax.config.read("jax_enable_x64")
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", prev)
-
-
 # -- divergences ----------------------------------------------------------------------------------
 
 A = np.array([[1.0, 2.0, 0.5], [0.0, 0.0, 0.0], [-3.0, 4.0, 1.0]], np.float32)
@@ -268,7 +260,7 @@ def test_apply_fn_errors():
 # -- the quadratic identity -----------------------------------------------------------------------
 
 
-def test_squared_logits_linear_heads_is_quadratic(x64):
+def test_squared_logits_linear_heads_is_quadratic(x64):  # x64: the fixture in conftest.py
   """intended = W_a x, instrumental = W_b x: C(θ) = ½ θᵀ M θ, M = [[1,−1],[−1,1]] ⊗ I_K ⊗ S."""
   rng = np.random.default_rng(0)
   n, d, k = 11, 4, 3

@@ -4,7 +4,7 @@
 thermodynamic integration, Laplace); `tracking` follows log Z(θ₁) as θ₁ moves.
 """
 
-from lprior.logz.estimate import METHODS, estimate, geometric_schedule
+from lprior.logz.api import METHODS, estimate, geometric_schedule
 from lprior.logz.result import LogZResult
 
 __all__ = ["METHODS", "LogZResult", "estimate", "geometric_schedule"]

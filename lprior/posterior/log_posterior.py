@@ -66,7 +66,7 @@ def partitioned_log_posterior(theta1: PyTree, theta2: PyTree, *, apply_fn: Apply
   priors = partitioned_log_prior_terms(theta1, theta2, theta1_init, theta2_init,
                                        sigma1=sigma1, sigma2=sigma2)
   params = merge(theta1, theta2)
-  c = consistency(theta2, apply_fn, data.x_small, divergence=div, stop_intended=stop_intended)
+  c = consistency(params, apply_fn, data.x_small, divergence=div, stop_intended=stop_intended)
   terms = dict(
       log_likelihood=log_likelihood(params, apply_fn, data.x_large, data.y_large, data.w_large),
       **priors,
