@@ -5,6 +5,7 @@ thermodynamic integration, Laplace); `tracking` follows log Z(θ₁) as θ₁ mo
 """
 
 from lprior.logz.api import METHODS, estimate, geometric_schedule
+from lprior.logz.laplace import laplace
 from lprior.logz.result import LogZResult
 
-__all__ = ["METHODS", "LogZResult", "estimate", "geometric_schedule"]
+__all__ = ["METHODS", "LogZResult", "estimate", "geometric_schedule", "laplace"]
