@@ -64,13 +64,14 @@ def init(key: jax.Array, theta1: PyTree, *, energy_fn: Callable, mean_fn: Callab
                        jnp.zeros((), jnp.int32))
 
 
-def _update_local(axis, n_local, key, theta1, theta1_new, sigma, step_size, theta, log_w, eve, *,
+def _update_local(axis, n_local, key, theta1, theta1_new, sigma, step_size, theta, e_old, log_w,
+                  eve, *,
                   energy_fn, mean_fn, cfg: smc.SMCConfig, num_particles, transport):
+  """e_old: the carried E(θ₁, θ₂′) of each particle (set by init and by every move's refresh)."""
   dtype = log_w.dtype
   sigma = jnp.asarray(sigma, dtype)
   m_old, m_new = mean_fn(theta1), mean_fn(theta1_new)
   e_new_fn = partial(energy_fn, theta1_new)
-  e_old = jax.vmap(partial(energy_fn, theta1))(theta)
   moved = jax.vmap(lambda t: tree_add(t, tree_sub(m_new, m_old)))(theta) if transport else theta
   energy, grad = smc.evaluate(e_new_fn, moved)
   inc = e_old - energy
@@ -105,7 +106,7 @@ def _update(state: TrackingState, theta1_new, sigma, *, energy_fn, mean_fn, cfg,
                num_particles=num_particles, transport=transport)
   rep, (theta, energy, grad, log_w, eve) = sharding.run(
       fn, mesh, num_particles, (sub, state.theta1, theta1_new, sigma, state.step_size),
-      (p.theta, p.log_w, p.eve))
+      (p.theta, p.energy, p.log_w, p.eve))
   log_z = state.log_z + rep["delta_log_z"]
   new = TrackingState(theta1_new, log_z, smc.Particles(theta, energy, grad, log_w, eve),
                       rep["step_size"], key, state.step + 1)
@@ -117,18 +118,13 @@ def update(state: TrackingState, theta1_new: PyTree, *, energy_fn: Callable, mea
   """Move the particles to θ₁_new.  Returns (state, info) with info holding delta_log_z, log_z,
   grad_theta1 (∇θ₁ log Z, a pytree like θ₁), ess (before resampling), acceptance.
 
-  Cost per particle: one energy evaluation at the old θ₁, one value-and-gradient at the new,
+  Cost per particle: one value-and-gradient at the new θ₁ (the energy at the old θ₁ is carried),
   num_mcmc_steps (default 2) MALA gradients and one refresh, plus ∇θ₁ of the log joint."""
   smc_options.setdefault("num_mcmc_steps", 2)
   cfg = est._smc_config(smc_options, 0)
   num_particles = pt.ravel_particles(state.particles.theta).shape[0]
   return _update(state, theta1_new, sigma, energy_fn=energy_fn, mean_fn=mean_fn, cfg=cfg,
                  num_particles=num_particles, mesh=mesh, transport=transport)
-
-
-def grad_evals_per_update(cfg_mcmc_steps: int = 2, num_leapfrog: int = 1) -> int:
-  """Value-and-gradient evaluations per particle per update (the energy-only one not counted)."""
-  return 1 + cfg_mcmc_steps * num_leapfrog + 1 + 1
 
 
 def difference_surrogate(consistency_fn: Callable, theta2_old: PyTree, theta2_new: PyTree) -> jax.Array:
