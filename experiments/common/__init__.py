@@ -1,0 +1,1 @@
+"""Pieces every launcher shares: summary statistics, tables and result files."""
