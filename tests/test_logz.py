@@ -44,27 +44,33 @@ def test_smc_small_d_within_its_stderr(lam, form):
 
 
 def test_smc_d1000_lam100_headline():
-  """The acceptance case: d = 1,000, λ = 100, 256 particles: within 0.5 nats and 3 SE."""
+  """The acceptance case: d = 1,000, λ = 100, 256 particles: log Z within 0.5 nats and 3 SE, and
+  ∇_μ log Z at cosine ≥ 0.99 with the closed form."""
   P, mean, energy = _problem(1000, 100.0, rank=32)
   exact = float(P.log_z(mean, 100.0, 1.0))
   # 16 preconditioned MALA moves per step with the Lanczos low-rank metric: ~990 gradient
   # evaluations per particle (BUILD_NOTES: fewer moves leave a finite-N bias of 0.3-0.7 nats).
+  # The metric's rank (40) covers the 32 stiff directions, which the gradient's control variate
+  # needs (with rank 16 the cosine is 0.6).
   r = logz.estimate(jax.random.key(0), energy, mean, 1.0, method="smc", num_particles=256,
                     num_mcmc_steps=16, precondition="lowrank", rank=40)
   err = float(r.log_z) - exact
   assert abs(err) < 0.5, (err, float(r.stderr))
   assert abs(err) < 3 * float(r.stderr), (err, float(r.stderr))
-
-
-@pytest.mark.xfail(strict=True, reason="issue 2 acceptance point not met yet: measured cosine "
-                   "0.50 at d=1000, λ=100, N=256 (noise of −∇E in the stiff directions)")
-def test_smc_grad_log_z_d1000():
-  P, mean, energy = _problem(1000, 100.0, rank=32)
-  r = logz.estimate(jax.random.key(0), energy, mean, 1.0, method="smc", num_particles=256)
-  g = r.grad_mean
-  g_exact = P.grad_log_z(mean, 100.0, 1.0)
+  g, g_exact = r.grad_mean, P.grad_log_z(mean, 100.0, 1.0)
   cos = float(jnp.dot(g, g_exact) / jnp.linalg.norm(g) / jnp.linalg.norm(g_exact))
   assert cos >= 0.99, cos
+
+
+def test_grad_control_variate_is_exact_for_gaussian_with_exact_metric(x64):
+  """ĝ = s̄ − (Σ/σ²) h̄ has zero variance when Σ is the target's covariance: with a full-rank
+  metric on a d = 12 quadratic the SMC gradient equals the closed form to float64 precision
+  (the metric is estimated, so this holds to the metric's accuracy: 1e-6 relative)."""
+  P, mean, energy = _problem(12, 10.0, rank=4, diag=0.5, spread=1.0, dtype=jnp.float64)
+  r = logz.estimate(jax.random.key(3), energy, mean, 1.0, method="smc", num_particles=64,
+                    precondition="lowrank", rank=12)
+  g_exact = P.grad_log_z(mean, 10.0, 1.0)
+  np.testing.assert_allclose(r.grad_mean, g_exact, rtol=1e-6, atol=1e-8)
 
 
 def test_hard_case_hundreds_of_nats():

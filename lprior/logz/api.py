@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from lprior.distributed import host_value
 from lprior.logz import moves, naive, sharding, smc
 from lprior.logz.result import LogZResult
 from lprior.pytree import PyTree, structure_mismatch, tree_size
@@ -35,13 +36,6 @@ _OPTIONS = {
 
 def _concrete(x) -> bool:
   return not isinstance(x, jax.core.Tracer)
-
-
-def _host(x):
-  """A replicated output as a host value (also when it spans several processes)."""
-  if isinstance(x, jax.Array) and not x.is_fully_addressable:
-    return x.addressable_data(0)
-  return x
 
 
 def check_inputs(energy_fn: Callable, mean: PyTree, sigma) -> None:
@@ -111,10 +105,11 @@ def _smc_result(rep, sharded, cfg, num_particles, *, log_z=None, var=None, rever
   steps = rep["num_steps"]
   hvps = (moves.lanczos_hvps(cfg.move.rank, tree_size(sharded[0]) // num_particles)
           if cfg.move.precondition == "lowrank" else 0)
-  num_grad = smc.grad_evals_per_particle(steps, cfg) * num_particles + 2 * hvps * steps
+  # an HVP costs ~2 gradients; one metric per tempering step plus one for ∇ log Z
+  num_grad = smc.grad_evals_per_particle(steps, cfg) * num_particles + 2 * hvps * (steps + 1)
   info = {k: rep[k] for k in ("trace", "beta", "num_resample", "final_step_size", "ti",
-                              "ti_stderr", "nan_count")}
-  info.update(var_delta=rep["var"], var_eve=rep["var_eve"], num_hvp=hvps * steps)
+                              "ti_stderr", "nan_count", "inv_mass")}
+  info.update(var_delta=rep["var"], var_eve=rep["var_eve"], num_hvp=hvps * (steps + 1))
   if reverse:  # Σ log-increments estimates log(1/Z): an upper bound on log Z after negation
     return _result(rep, sharded, log_z=-rep["log_z"], var=jnp.maximum(rep["var"], rep["var_eve"]),
                    grad_mean=None, num_grad=num_grad, num_energy=0, num_steps=steps, info=info)
@@ -197,8 +192,8 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
       res.info["log_z_smc"] = rep["log_z"]
     else:
       res = _smc_result(rep, sh, cfg, num_particles)
-    if _concrete(rep["beta"]) and float(_host(rep["beta"])) < 1.0:
-      raise RuntimeError(f"SMC stopped at β = {float(_host(rep['beta'])):.3g} after max_steps="
+    if _concrete(rep["beta"]) and float(host_value(rep["beta"])) < 1.0:
+      raise RuntimeError(f"SMC stopped at β = {float(host_value(rep['beta'])):.3g} after max_steps="
                          f"{cfg.max_steps} steps; raise max_steps or lower target_ess")
     return _finish(res, rep)
 
@@ -225,7 +220,7 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
 def _finish(res: LogZResult, rep: dict) -> LogZResult:
   """Raise on NaN energies when values are concrete; otherwise leave the count in info."""
   nan = rep.get("nan_count")
-  if nan is not None and _concrete(nan) and int(_host(nan)) > 0:
-    raise FloatingPointError(f"energy_fn returned NaN for {int(_host(nan))} particle evaluations; "
+  if nan is not None and _concrete(nan) and int(host_value(nan)) > 0:
+    raise FloatingPointError(f"energy_fn returned NaN for {int(host_value(nan))} particle evaluations; "
                              "check the energy (and its gradient) away from the mean")
   return res

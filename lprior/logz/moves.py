@@ -76,6 +76,14 @@ def lowrank_metric(energy_flat: Callable, center: jax.Array, std: jax.Array, sig
   return blackjax.mcmc.metrics.LowRankInverseMassMatrix(std, vecs[:, :k], lam)
 
 
+def inverse_mass_matvec(inv_mass, v: jax.Array) -> jax.Array:
+  """M⁻¹v for a diagonal (d,) or BlackJAX low-rank inverse mass, through the metric's own
+  square root L (M⁻¹ = L Lᵀ)."""
+  metric = blackjax.mcmc.metrics.default_metric(inv_mass)
+  half = metric.scale(v, v, inv=True, trans=True)
+  return metric.scale(v, half, inv=True, trans=False)
+
+
 def lanczos_hvps(rank: int, dim: int) -> int:
   """Hessian-vector products one `lowrank_metric` costs."""
   return min(2 * rank, dim)
