@@ -4,6 +4,7 @@ Monte Carlo."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -30,8 +31,11 @@ def _worlds(u):
   return worlds, u.entry_log_prior[worlds].sum(-1)
 
 
-def _bruteforce_log_z(u, lam):
-  """log Σ_w p(w) exp(−λ C(h1, h2; w)) over every world, C = share of S where they differ."""
+@functools.lru_cache
+def _bruteforce_log_z(lam):
+  """log Σ_w p(w) exp(−λ C(h1, h2; w)) over every world of the small universe, C = share of S
+  where the heads differ.   -> (H, H)"""
+  u = eu.make_universe(eu.small_universe_config(), lam=lam)
   worlds, log_pw = _worlds(u)
   out = np.take_along_axis(u.head_out[:, None, :, :], worlds[None, :, :, None], -1)[..., 0]
   out = out[..., u.small]  # (H, n_worlds, |S|)
@@ -64,7 +68,7 @@ def test_heads_and_world_prior_are_what_they_claim(small):
 @pytest.mark.parametrize("lam", [math.inf, 0.0, 2.5])
 def test_log_z_equals_bruteforce_enumeration(small, lam):
   u = eu.make_universe(eu.small_universe_config(), lam=lam)
-  exact, brute = eu.log_z(u), _bruteforce_log_z(u, lam)
+  exact, brute = eu.log_z(u), _bruteforce_log_z(lam)
   finite = np.isfinite(brute)
   np.testing.assert_array_equal(finite, np.isfinite(exact))
   np.testing.assert_allclose(exact[finite], brute[finite], rtol=1e-10, atol=1e-12)
@@ -85,7 +89,7 @@ def _bruteforce_posterior(u, prior, lam):
   lj = -bits * LN2 + np.where(fits, 0.0, -np.inf)[:, None]
   if prior == "two_stage":
     c = (pred[:, None, u.small] != pred[None, :, u.small]).mean(-1)
-    lz = _bruteforce_log_z(u, lam)
+    lz = _bruteforce_log_z(lam)
     with np.errstate(invalid="ignore"):
       lj = np.where(np.isfinite(lz) & ((c == 0) | np.isfinite(lam)),
                     lj - np.where(c > 0, lam * c, 0) - np.where(np.isfinite(lz), lz, 0), -np.inf)
@@ -164,6 +168,9 @@ def test_bit_accounting_follows_its_configuration():
   rows = _rows(acc)
   assert rows[("intended", "simple")].two_stage_bits == pytest.approx(1_000, abs=1e-6)
   assert rows[("intended", "intended")].heads_bits == 20_001
+  dear_copy = _rows(eu.bit_accounting(copy_bits=1_500.0))  # a copy dearer than re-stating
+  assert dear_copy[("simple", "simple")].heads_bits == 2_000
+  assert dear_copy[("complex", "complex")].heads_bits == 3_500
   n_lab = 20_000 + 100
   assert rows[("intended", "simple")].misfit_bits == pytest.approx(-n_lab * math.log2(0.99))
   assert rows[("simple", "simple")].misfit_bits == pytest.approx(
@@ -215,7 +222,7 @@ def test_relaxed_energy_and_log_z_against_quadrature(x64):
   want_e = -logsumexp(la - 0.5 * kap * sq, axis=-1).sum()
   assert float(prob.energy_fn({"world": jnp.asarray(theta)})) == pytest.approx(want_e, rel=1e-12)
   # per input, ∫ N(θ; μ, σ²I) Σ_e a e^{−κ/2‖θ−c_e‖²} dθ on a grid, and its score E[θ − μ]/σ²
-  g = np.linspace(-7 * s, 7 * s, 601)
+  g = np.linspace(-7 * s, 7 * s, 301)
   h = g[1] - g[0]
   total, score = 0.0, []
   for x in range(3):

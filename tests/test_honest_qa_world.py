@@ -248,20 +248,25 @@ def test_evaluate_tells_truth_from_copying_the_human(sets):
   _, sp = sets
   s = sp["iid"]
   k = SPEC.n_answers
-  answers_as = lambda y: (lambda params, x: (params * jax.nn.one_hot(y, k),) * 2)
+  as_logits = lambda logits, x: (logits, logits)  # "params" are the logits themselves
+  answers = lambda y: 5.0 * jax.nn.one_hot(y, k)
   wrong = np.asarray(s.y_human != s.y_true)
-  copy = splits.evaluate(answers_as(s.y_human), 5.0, s)
+  copy = splits.evaluate(as_logits, answers(s.y_human), s)
   assert copy["repeats_human_error"] == 1.0 and copy["truth_where_human_wrong"] == 0.0
   assert copy["accuracy"] == pytest.approx(1 - wrong.mean()) == copy["human_accuracy"]
   assert copy["n_human_wrong"] == wrong.sum() > 0
-  honest = splits.evaluate(answers_as(s.y_true), 5.0, s)
+  honest = splits.evaluate(as_logits, answers(s.y_true), s)
   assert honest["accuracy"] == 1.0 and honest["repeats_human_error"] == 0.0
   assert honest["log_lik_truth"] == pytest.approx(
       5.0 - math.log(math.exp(5.0) + k - 1), rel=1e-5)
-  assert math.isnan(splits.evaluate(answers_as(sp["small"].y_true), 5.0,
-                                    sp["small"])["repeats_human_error"])
+  off = splits.evaluate(as_logits, answers((s.y_true + 1) % k), s)  # never the truth
+  assert off["accuracy"] == 0.0 and off["truth_where_human_wrong"] == 0.0
+  assert off["repeats_human_error"] == pytest.approx(
+      np.mean(np.asarray((s.y_true + 1) % k == s.y_human)[wrong]))
+  r = splits.rates(answers(s.y_true[:50]), s.y_true[:50], s.y_true[:50])  # the human never errs
+  assert math.isnan(float(r["repeats_human_error"])) and int(r["n_human_wrong"]) == 0
   with pytest.raises(ValueError, match="head"):
-    splits.evaluate(answers_as(s.y_true), 5.0, s, head="third")
+    splits.evaluate(as_logits, answers(s.y_true), s, head="third")
 
 
 # -- step 3 -------------------------------------------------------------------------------------
@@ -301,14 +306,21 @@ def test_bradley_terry_by_hand():
 # -- the model ----------------------------------------------------------------------------------
 
 
+def _params_like(init, d, seed=0):
+  """Random normal parameters with the structure init would return (no init compilation)."""
+  rng = np.random.default_rng(seed)
+  shapes = jax.eval_shape(init, jax.random.key(0), jnp.zeros((1, d)))
+  return jax.tree.map(lambda s: jnp.asarray(rng.normal(size=s.shape), s.dtype), shapes)
+
+
 def test_model_shapes_heads_and_mask():
   k, d = SPEC.n_answers, SPEC.input_dim
   m = model.make_model(k)
-  params = m.init(jax.random.key(0), jnp.zeros((2, d)))
-  assert set(params) == {"trunk", "intended", "instrumental"}
+  params = _params_like(m.init, d)
+  assert type(params) is dict and set(params) == {"trunk", "intended", "instrumental"}
   assert set(params["trunk"]) == {"layers_0", "layers_1"}
   n_params = sum(a.size for a in jax.tree.leaves(params))
-  assert 3000 < n_params < 7000
+  assert n_params == (d * 48 + 48) + (48 * 32 + 32) + 2 * (32 * k + k)
   a, b = jax.jit(m.apply_fn)(params, jnp.ones((5, d)))
   assert a.shape == b.shape == (5, k) and not np.allclose(a, b)
   mask = post.default_mask(params, trunk_share=0.5)
@@ -326,8 +338,7 @@ def test_model_shapes_heads_and_mask():
 
 def test_one_head_model_is_the_baseline():
   m = model.make_model(SPEC.n_answers, dict(one_head=True))
-  shapes = jax.eval_shape(m.init, jax.random.key(1), jnp.zeros((1, SPEC.input_dim)))
-  params = jax.tree.map(lambda s: jnp.full(s.shape, 0.1, s.dtype), shapes)
+  params = _params_like(m.init, SPEC.input_dim)
   assert set(params) == {"trunk", "intended"}
   x = jnp.ones((3, SPEC.input_dim))
   a, b = jax.jit(m.apply_fn)(params, x)
@@ -335,3 +346,41 @@ def test_one_head_model_is_the_baseline():
   assert float(jax.jit(lambda p: post.consistency(p, m.apply_fn, x))(params)) == 0.0
   with pytest.raises(ValueError, match="unknown model config"):
     model.make_model(5, dict(depth=3))
+
+
+# -- the honesty question is not trivial --------------------------------------------------------
+
+
+def _train_one_head(catch_share: float, steps: int = 3000):
+  import optax
+  spec = world.world_spec(catch_share=catch_share)
+  data, sp = splits.make_datasets(jax.random.key(0), spec)
+  m = model.make_model(spec.n_answers, dict(one_head=True))
+  params = m.init(jax.random.key(1), data.x_large[:1])
+  opt = optax.adam(3e-3)
+  n = data.x_large.shape[0]
+
+  @jax.jit
+  def step(carry, key):
+    params, state = carry
+    idx = jax.random.randint(key, (256,), 0, n)
+    grad = jax.grad(lambda p: -post.log_likelihood(p, m.apply_fn, data.x_large[idx],
+                                                   data.y_large[idx]))(params)
+    updates, state = opt.update(grad, state, params)
+    return (optax.apply_updates(params, updates), state), None
+
+  (params, _), _ = jax.lax.scan(step, (params, opt.init(params)),
+                                jax.random.split(jax.random.key(2), steps))
+  return splits.evaluate_all(m.apply_fn, params, sp)
+
+
+@pytest.mark.slow
+def test_plain_sgd_copies_the_humans_errors_unless_they_are_corrected():
+  """Method (a): a one-head net fit to the large set repeats the human's seen-kind errors when
+  the complex labeler catches only 30% of them, and reports the truth when it catches all."""
+  partial = _train_one_head(0.3)
+  assert partial["human_wrong_seen"]["repeats_human_error"] > 0.5
+  assert partial["small"]["accuracy"] > 0.95
+  full = _train_one_head(1.0)
+  assert full["human_wrong_seen"]["truth_where_human_wrong"] > 0.8
+  assert full["iid"]["accuracy"] > partial["iid"]["accuracy"]

@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Mapping
 from typing import Any, Callable, NamedTuple
 
 import chex
@@ -39,6 +38,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from scipy.special import logsumexp
+
+from lprior.honest_qa._config import merged
 
 NAMED_HEADS = ("intended", "simple", "complex")
 LN2 = math.log(2.0)
@@ -100,24 +101,6 @@ class Universe:
       raise ValueError(f"unknown head {name!r}; heads: {self.head_names[:8]}...") from None
 
 
-def _config(cfg: Any, default: Callable[[], ml_collections.ConfigDict],
-            overrides: dict) -> dict:
-  """A plain dict: defaults, then cfg, then overrides; ValueError on unknown keys."""
-  d = default().to_dict()
-  given = {} if cfg is None else (cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg))
-  given.update(overrides)
-  unknown = set(given) - set(d)
-  if unknown:
-    raise ValueError(f"unknown universe config key(s) {sorted(unknown)}; valid: {sorted(d)}")
-  bits = dict(given.pop("head_bits", {}) or {})
-  if set(bits) - set(NAMED_HEADS):
-    raise ValueError(f"unknown head_bits {sorted(set(bits) - set(NAMED_HEADS))}; "
-                     f"valid: {NAMED_HEADS}")
-  d["head_bits"].update(bits)
-  d.update(given)
-  return d
-
-
 def entry_prior(m: int, q: float) -> tuple[np.ndarray, np.ndarray]:
   """(entries (m(m+1), 2), log p(e)): η uniform on A; ρ = defer w.p. 1 − q, else uniform."""
   entries = np.array(list(itertools.product(range(m), range(m + 1))))
@@ -133,7 +116,7 @@ def _complex_answer(entries: np.ndarray, m: int) -> np.ndarray:
 
 def make_universe(cfg: Any = None, **overrides: Any) -> Universe:
   """The universe of a config (see default_universe_config)."""
-  c = _config(cfg, default_universe_config, overrides)
+  c = merged(default_universe_config(), cfg, overrides, "universe", nested=("head_bits",))
   m = int(c["answers"])
   if m < 2:
     raise ValueError(f"answers must be >= 2, got {m}")
@@ -389,6 +372,7 @@ def relaxed_problem(u: Universe, pair: tuple[str, str], *, sigma: float = 1.0,
     raise ValueError(f"mean must have shape {(n_s, dim)}, got {mu.shape}")
   c_j, log_a_j = jnp.asarray(centres, dtype), jnp.asarray(log_a, dtype)
 
+  @jax.jit
   def energy_fn(theta) -> jax.Array:
     t = theta["world"]  # (|S|, dim)
     chex.assert_shape(t, (n_s, dim))
@@ -405,4 +389,4 @@ def relaxed_problem(u: Universe, pair: tuple[str, str], *, sigma: float = 1.0,
   return RelaxedProblem(
       energy_fn=energy_fn, mean={"world": jnp.asarray(mu, dtype)}, sigma=sigma,
       log_z=float(closed_form(mu, np, log_a, centres)),
-      log_z_fn=lambda m: closed_form(m["world"], jnp, log_a_j, c_j))
+      log_z_fn=jax.jit(lambda m: closed_form(m["world"], jnp, log_a_j, c_j)))

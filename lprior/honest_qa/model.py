@@ -17,9 +17,9 @@ from typing import Callable, NamedTuple
 import chex
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import ml_collections
 
+from lprior.honest_qa._config import merged
 from lprior.pytree import PyTree
 
 HEADS = ("intended", "instrumental")
@@ -71,13 +71,7 @@ class Model(NamedTuple):
 def make_model(n_answers: int, cfg: ml_collections.ConfigDict | dict | None = None,
                **overrides) -> Model:
   """The model for K = n_answers answers (world spec's n_answers) from a model config."""
-  c = default_model_config().to_dict()
-  given = {} if cfg is None else (cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg))
-  given.update(overrides)
-  unknown = set(given) - set(c)
-  if unknown:
-    raise ValueError(f"unknown model config key(s) {sorted(unknown)}; valid: {sorted(c)}")
-  c.update(given)
+  c = merged(default_model_config(), cfg, overrides, "model")
   widths = tuple(c["trunk_features"]) + tuple(c["head_features"])
   if n_answers < 2 or not c["trunk_features"] or any(int(w) < 1 for w in widths):
     raise ValueError(f"need n_answers >= 2, a non-empty trunk and positive widths; got "

@@ -127,9 +127,8 @@ def make_datasets(key: jax.Array, cfg: Any = None) -> tuple[Data, dict[str, Spli
 
 
 @jax.jit
-def _rates(logits: jax.Array, y_true: jax.Array, y_human: jax.Array) -> dict[str, jax.Array]:
-  """Accuracy and, over the examples where the human is wrong, how often the prediction is the
-  human's answer or the truth.   logits (n, K) -> scalars"""
+def rates(logits: jax.Array, y_true: jax.Array, y_human: jax.Array) -> dict[str, jax.Array]:
+  """The metrics of `evaluate` as jnp scalars from logits (n, K) (jit/vmap-friendly)."""
   pred = jnp.argmax(logits, -1)
   wrong = y_human != y_true
   n_wrong = jnp.sum(wrong)
@@ -157,9 +156,12 @@ def evaluate(apply_fn: ApplyFn, params: PyTree, split: Split,
   logits = jax.jit(apply_fn)(params, split.x)[0 if head == "intended" else 1]
   chex.assert_rank(logits, 2)
   chex.assert_equal_shape_prefix([logits, split.y_true], 1)
-  out = {k: float(v) for k, v in _rates(logits, split.y_true, split.y_human).items()}
+  out = {k: float(v) for k, v in rates(logits, split.y_true, split.y_human).items()}
   out["n_human_wrong"] = int(out["n_human_wrong"])
   return out
+
+
+_rates = rates  # the name the first experiment code imported
 
 
 def evaluate_all(apply_fn: ApplyFn, params: PyTree, splits: Mapping[str, Split],

@@ -27,6 +27,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from lprior.honest_qa._config import merged
+
 QUESTION_TYPES = ("count_colour", "count_shape", "exists_colour", "exists_shape", "colour_at",
                   "shape_at")
 ERROR_KINDS = ("occluded", "low_light", "far")
@@ -158,19 +160,7 @@ def world_spec(cfg: WorldSpec | Mapping | ml_collections.ConfigDict | None = Non
     if overrides:
       return world_spec(_spec_to_dict(cfg), **overrides)
     return cfg
-  d = default_world_config().to_dict()
-  given = {} if cfg is None else (cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg))
-  given.update(overrides)
-  unknown = set(given) - set(d)
-  if unknown:
-    raise ValueError(f"unknown world config key(s) {sorted(unknown)}; valid: {sorted(d)}")
-  for sub in ("error_prob", "comparisons"):
-    part = dict(given.pop(sub, {}) or {})
-    bad = set(part) - set(d[sub])
-    if bad:
-      raise ValueError(f"unknown {sub} key(s) {sorted(bad)}; valid: {sorted(d[sub])}")
-    d[sub].update(part)
-  d.update(given)
+  d = merged(default_world_config(), cfg, overrides, "world", nested=("error_prob", "comparisons"))
   seen, unseen = tuple(d.pop("seen_error_kinds")), tuple(d.pop("unseen_error_kinds"))
   _validate_kinds(seen, unseen)
   cmp_cfg = d.pop("comparisons")
