@@ -52,8 +52,8 @@ def check_inputs(energy_fn: Callable, mean: PyTree, sigma) -> None:
   out = jax.eval_shape(energy_fn, mean)
   if not hasattr(out, "shape") or out.shape != ():
     raise ValueError(f"energy_fn must return a scalar; it returned {out}")
-  if all(_concrete(x) for x in leaves):
-    e = energy_fn(mean)
+  e = energy_fn(mean) if all(_concrete(x) for x in leaves) else None
+  if e is not None and _concrete(e):  # (under jit the energy may close over traced values)
     if not np.isfinite(float(e)) and not np.isposinf(float(e)):
       raise ValueError(f"energy_fn returned {float(e)} at the mean: it must be a number (or +inf)")
 

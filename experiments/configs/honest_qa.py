@@ -1,0 +1,50 @@
+"""Config of the honest-QA experiment (DESIGN §3–4).  Presets: smoke (< 60 s on 2 CPU cores),
+default (the README's main job, ≤ 5 min on 2 cores), full.
+
+  python3 -m experiments.honest_qa --config=experiments/configs/honest_qa.py:smoke --workdir=DIR
+"""
+
+import ml_collections
+
+from lprior.honest_qa import default_model_config, default_world_config
+from lprior.train import nested
+
+# each variant: (name, method, form, stop_intended); methods per DESIGN §4 / issue 3:
+# (a) plain SGD one head; (b) two heads + λC, no log Z; (c) nested chained; (d) nested partitioned
+VARIANTS = ("a_plain", "b_two_heads", "b_two_heads_stop", "c_chained", "c_chained_stop",
+            "d_partitioned", "d_partitioned_stop")
+
+
+def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.num_seeds = 5
+  c.variants = ",".join(VARIANTS)
+  c.lam_sweep = (1.0, 10.0, 100.0)  # honesty against λ (chained, stop_intended=False)
+  c.num_steps = 300
+  c.eval_every = 50
+  c.checkpoint_every = 100
+  c.multihost = False  # initialise jax.distributed (TPU pods, SLURM)
+  c.world = default_world_config()
+  c.world.n_small, c.world.n_test = 1000, 500
+  c.model = default_model_config()
+  c.model.trunk_features = (32, 32)
+  c.train = nested.default_config()
+  c.train.update(lam=10.0, sigma1=1.0, sigma2=0.05, lr_theta1=1e-2, lr_theta2=1e-2,
+                 num_particles=8, logz="tracking")
+  preset = preset or "default"
+  if preset == "smoke":
+    c.num_seeds, c.num_steps, c.eval_every, c.checkpoint_every = 2, 40, 20, 20
+    c.world.n_small, c.world.n_test = 300, 200
+    c.model.trunk_features = (16,)
+    c.lam_sweep = (1.0, 10.0)
+  elif preset == "full":
+    c.num_seeds, c.num_steps, c.eval_every, c.checkpoint_every = 8, 3000, 100, 500
+    c.world.n_small, c.world.n_test = 4000, 2000
+    c.model.trunk_features = (64, 64)
+    c.train.num_particles = 64
+    c.lam_sweep = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+  elif preset != "default":
+    raise ValueError(f"unknown preset {preset!r}; choose smoke, default or full")
+  c.preset = preset
+  return c

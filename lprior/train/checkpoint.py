@@ -1,0 +1,113 @@
+"""Orbax checkpoints of a whole training state (any pytree, PRNG keys included) plus its config.
+
+A checkpoint that cannot be read, or whose tree does not match the state this run builds,
+raises `CheckpointError` naming the problem; a run never silently starts from scratch over an
+existing checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+class CheckpointError(RuntimeError):
+  """An existing checkpoint is corrupt or belongs to a different run."""
+
+
+def _is_key(x) -> bool:
+  return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def to_saveable(state: Any) -> Any:
+  """Typed PRNG keys → their uint32 key data (what orbax can store)."""
+  return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, state)
+
+
+def from_saveable(saved: Any, like: Any) -> Any:
+  """Inverse of `to_saveable`, using `like` (the freshly built state) to know which were keys."""
+  return jax.tree.map(
+      lambda s, l: jax.random.wrap_key_data(s, impl=jax.random.key_impl(l)) if _is_key(l) else s,
+      saved, like)
+
+
+class Checkpointer:
+  """`Checkpointer(dir, keep=2)`; `.save(step, state, config)`, `.restore(like) -> (step, state)`."""
+
+  def __init__(self, directory: str, *, keep: int = 2, config: dict | None = None):
+    self.directory = os.path.abspath(directory)
+    self.config = config
+    self._mngr = ocp.CheckpointManager(
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+        item_names=("state", "config"))
+
+  def latest_step(self) -> int | None:
+    return self._mngr.latest_step()
+
+  def save(self, step: int, state: Any) -> None:
+    self._mngr.save(int(step), args=ocp.args.Composite(
+        state=ocp.args.StandardSave(to_saveable(state)),
+        config=ocp.args.JsonSave(self.config or {})))
+
+  def wait(self) -> None:
+    self._mngr.wait_until_finished()
+
+  def restore(self, like: Any) -> tuple[int, Any] | None:
+    """(step, state) of the latest checkpoint, restored into the structure of `like`, or None
+    when there is none.  Raises CheckpointError on a corrupt or incompatible checkpoint."""
+    step = self._mngr.latest_step()
+    if step is None:
+      return None
+    target = jax.tree.map(ocp.utils.to_shape_dtype_struct, to_saveable(like))
+    try:
+      out = self._mngr.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(target), config=ocp.args.JsonRestore()))
+    except Exception as e:  # orbax raises many types; all mean "cannot use this checkpoint"
+      raise CheckpointError(
+          f"checkpoint at step {step} in {self.directory} cannot be restored into this run's "
+          f"state ({type(e).__name__}: {str(e)[:500]}). Use a fresh --workdir, or delete the "
+          "checkpoint to start over.") from e
+    saved_cfg = out["config"]
+    if self.config is not None and saved_cfg is not None and _differs(saved_cfg, self.config):
+      raise CheckpointError(
+          f"checkpoint in {self.directory} was written with a different config: "
+          f"{_diff(saved_cfg, self.config)}. Use a fresh --workdir to run the new config.")
+    return step, from_saveable(out["state"], like)
+
+  def close(self) -> None:
+    self._mngr.wait_until_finished()
+    self._mngr.close()
+
+
+def _normalise(cfg: dict) -> dict:
+  return json.loads(json.dumps(cfg, sort_keys=True, default=str))
+
+
+def _differs(a: dict, b: dict) -> bool:
+  return _normalise(a) != _normalise(b)
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> str:
+  a, b = _normalise(a), _normalise(b)
+  out = []
+
+  def walk(x, y, path):
+    if isinstance(x, dict) and isinstance(y, dict):
+      for k in sorted(set(x) | set(y)):
+        walk(x.get(k, "<absent>"), y.get(k, "<absent>"), f"{path}.{k}" if path else k)
+    elif x != y:
+      out.append(f"{path}: {x!r} (checkpoint) vs {y!r} (now)")
+
+  walk(a, b, prefix)
+  return "; ".join(out[:10])
+
+
+def array_digest(tree: Any) -> float:
+  """A cheap fingerprint of a pytree of arrays (sum of |x|), for resume tests."""
+  return float(sum(np.abs(np.asarray(x, np.float64)).sum() for x in jax.tree.leaves(tree)))

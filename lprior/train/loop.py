@@ -1,0 +1,85 @@
+"""The one training loop every experiment uses: jit'd steps, resumable checkpoints, JSONL and
+TensorBoard metrics, periodic evaluation, and a progress line with an ETA.
+
+`step_fn(state, step) -> (state, metrics)` is a pure function (the step index lets it fold the
+step into its PRNG keys and pick its minibatch, so a resumed run repeats exactly what an
+uninterrupted one would have done).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from lprior.distributed import host_value
+from lprior.metrics_writer import MetricsWriter
+from lprior.progress import Progress
+from lprior.train.checkpoint import Checkpointer
+
+StepFn = Callable[[Any, jax.Array], tuple[Any, dict]]
+EvalFn = Callable[[Any], dict]
+
+
+def _scalars(metrics: dict) -> dict[str, Any]:
+  """Scalars as floats; a (S,) metric (S vmapped seeds) as its mean, plus 'k/seeds': the list."""
+  out = {}
+  for k, v in metrics.items():
+    v = np.asarray(host_value(v), np.float64)
+    if v.ndim == 0:
+      out[k] = float(v)
+    elif v.ndim == 1:
+      out[k], out[f"{k}/seeds"] = float(np.mean(v)), v.tolist()
+  return out
+
+
+def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = None,
+        config: dict | None = None, eval_fn: EvalFn | None = None, eval_every: int = 0,
+        log_every: int = 1, checkpoint_every: int = 0, desc: str = "train",
+        show_progress: bool = True, keep: int = 2) -> tuple[Any, list[dict]]:
+  """Run `num_steps` steps from `state` (or from the latest checkpoint in workdir/checkpoints).
+
+  Returns (final state, history): one dict of scalar metrics per logged step (eval metrics
+  prefixed 'eval/').  Only process 0 writes metrics; every process takes part in checkpoints.
+  """
+  ckpt = None
+  start = 0
+  if workdir is not None and checkpoint_every:
+    ckpt = Checkpointer(f"{workdir}/checkpoints", keep=keep, config=config)
+    restored = ckpt.restore(state)
+    if restored is not None:
+      start, state = restored
+  writer = MetricsWriter(workdir, enabled=jax.process_index() == 0,
+                         resume_step=start if start else None) if workdir else None
+  jstep = jax.jit(step_fn)
+  progress = Progress(num_steps, desc, start=start) if show_progress else None
+  history: list[dict] = []
+  for step in range(start, num_steps):
+    state, metrics = jstep(state, jax.numpy.asarray(step))
+    done = step + 1
+    row = {}
+    if log_every and (done % log_every == 0 or done == num_steps):
+      row = _scalars(metrics)
+    if eval_fn is not None and eval_every and (done % eval_every == 0 or done == num_steps):
+      row.update({f"eval/{k}": v for k, v in _scalars(eval_fn(state)).items()})
+    if row:
+      bad = [k for k, v in row.items()
+             if isinstance(v, float) and not np.isfinite(v) and not k.startswith("eval/")]
+      if bad:
+        raise FloatingPointError(f"step {done}: non-finite metrics {bad}; last checkpoint kept")
+      row = {"step": done, **row}
+      history.append(row)
+      if writer:
+        writer.write(done, {k: v for k, v in row.items() if isinstance(v, float)})
+    if ckpt is not None and (done % checkpoint_every == 0 or done == num_steps):
+      ckpt.save(done, state)
+    if progress:
+      progress.update(done, **{k: v for k, v in list(row.items())[1:6] if isinstance(v, float)})
+  if ckpt is not None:
+    ckpt.close()
+  if writer:
+    writer.close()
+  if progress:
+    progress.close()
+  return state, history

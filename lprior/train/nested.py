@@ -1,0 +1,217 @@
+"""GAN-style alternating updates of the nested posterior over (θ₁, θ₂) (DESIGN §3).
+
+One outer step: (1) `theta2_steps` optax steps on −log p̃ in θ₂; (2) for each of `theta1_steps`
+θ₁ steps: bring the log Z estimate to the current θ₁, then an optax step on −log p̃ in θ₁ with
+∇θ₁ log Z from that estimate.  log Z comes from the tracking particles ('tracking'), the post's
+one-particle difference surrogate ('surrogate'), a fresh tempered SMC every `fresh_every` steps
+held in between ('fresh'), or is left out ('none': λC without log Z).  Mode 'sgld' adds
+Langevin noise √(2η·temperature) to every plain-SGD step (posterior sampling); 'map' optimises.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, NamedTuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from lprior import posterior as post
+from lprior.logz import estimate as logz_estimate
+from lprior.logz import tracking
+from lprior.pytree import PyTree, tree_add, tree_random_normal, tree_scale, tree_sub
+
+LOGZ_METHODS = ("tracking", "surrogate", "fresh", "none")
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """The nested trainer's options (nested under `config.train` by launchers)."""
+  return ml_collections.ConfigDict(dict(
+      form="chained",  # 'chained' | 'partitioned'
+      lam=10.0, sigma1=1.0, sigma2=0.1,
+      divergence="symmetric_kl", stop_intended=False,
+      trunk_share=0.0,  # partitioned: share of the trunk's layers in θ₁ (heads always are)
+      mode="map",  # 'map' | 'sgld'
+      temperature=1.0,  # sgld
+      optimizer="adam", lr_theta1=1e-2, lr_theta2=1e-2,
+      theta2_steps=1, theta1_steps=1,
+      logz="tracking", num_particles=8, num_mcmc_steps=2, precondition="diag", rank=8,
+      fresh_every=10,
+      batch_size=0,  # 0: full batch for L; C always uses the whole small set (a fixed energy)
+  ))
+
+
+@flax.struct.dataclass
+class NestedState:
+  theta1: PyTree
+  theta2: PyTree
+  opt1: Any
+  opt2: Any
+  track: Any  # TrackingState ('tracking'), else None
+  log_z: jax.Array  # current estimate of log Z(θ₁)
+  grad_log_z: PyTree  # ∇θ₁ log Z held by 'fresh' between refreshes
+  anchor: Any  # 'surrogate': the θ₁ at which log_z was last updated
+  key: jax.Array
+
+
+class Problem(NamedTuple):
+  """What the steps close over: the posterior's functions and constants."""
+  log_post: Callable  # (θ₁, θ₂, data) -> (total without log Z, terms)
+  energy_fn: Callable  # tracking form E(θ₁, θ₂′)
+  mean_fn: Callable  # m(θ₁)
+  sigma2: float
+  merge: Callable  # (θ₁, θ₂) -> full params for evaluation
+
+
+def _optimizer(name: str, lr: float, mode: str) -> optax.GradientTransformation:
+  if mode == "sgld":
+    return optax.sgd(lr)  # Langevin needs plain steps; the noise is added separately
+  if name not in ("adam", "sgd"):
+    raise ValueError(f"train.optimizer must be 'adam' or 'sgd'; got {name!r}")
+  return optax.adam(lr) if name == "adam" else optax.sgd(lr)
+
+
+def make_problem(apply_fn, params0: PyTree, data: post.Data, cfg) -> tuple[Problem, PyTree, PyTree]:
+  """(problem, θ₁⁰, θ₂⁰) for `cfg.form`; chained starts θ₁ = θ₂ = θ₀ = params0."""
+  common = dict(apply_fn=apply_fn, sigma1=cfg.sigma1, sigma2=cfg.sigma2, lam=cfg.lam,
+                divergence=cfg.divergence, stop_intended=cfg.stop_intended, log_z=0.0)
+  if cfg.form == "chained":
+    lp = lambda t1, t2, d: post.chained_log_posterior(t1, t2, theta0=params0, data=d, **common)
+    e2 = post.chained_energy(apply_fn, data.x_small, cfg.lam, cfg.divergence, cfg.stop_intended)
+    energy_fn, mean_fn = tracking.chained(e2)
+    return Problem(lp, energy_fn, mean_fn, cfg.sigma2, lambda t1, t2: t2), params0, params0
+  if cfg.form == "partitioned":
+    mask = post.default_mask(params0, trunk_share=cfg.trunk_share)
+    t1_0, t2_0 = post.split(params0, mask)
+    lp = lambda t1, t2, d: post.partitioned_log_posterior(
+        t1, t2, theta1_init=t1_0, theta2_init=t2_0, data=d, **common)
+    e12 = post.partitioned_energy(apply_fn, data.x_small, cfg.lam, cfg.divergence,
+                                  cfg.stop_intended)
+    energy_fn, mean_fn = tracking.partitioned(e12, t2_0)
+    return Problem(lp, energy_fn, mean_fn, cfg.sigma2, post.merge), t1_0, t2_0
+  raise ValueError(f"train.form must be 'chained' or 'partitioned'; got {cfg.form!r}")
+
+
+def _smc_options(cfg) -> dict:
+  return dict(num_mcmc_steps=cfg.num_mcmc_steps, precondition=cfg.precondition, rank=cfg.rank)
+
+
+def _fresh(key, theta1, problem: Problem, cfg):
+  """(log Z(θ₁), ∇θ₁ log Z) from a fresh tempered SMC (chained: ∇ is ∇_mean log Z)."""
+  r = logz_estimate(key, partial(problem.energy_fn, theta1), problem.mean_fn(theta1),
+                    problem.sigma2, method="smc", num_particles=cfg.num_particles,
+                    **_smc_options(cfg))
+  if cfg.form == "chained":
+    return r.log_z, r.grad_mean
+  # partitioned: ∇θ₁ log Z = −E_p[∇θ₁E(θ₁, θ₂′)] over the final weighted particles
+  g = jax.vmap(jax.grad(lambda t1, t2: -problem.energy_fn(t1, t2)), in_axes=(None, 0))(
+      theta1, r.particles)
+  w = jnp.exp(r.log_weights)
+  return r.log_z, jax.tree.map(lambda x: jnp.tensordot(w, x, 1), g)
+
+
+def init(key, problem: Problem, theta1, theta2, cfg) -> NestedState:
+  """The state at step 0 (log Z(θ₁⁰) by a tempered SMC for 'tracking' and 'fresh')."""
+  if cfg.logz not in LOGZ_METHODS:
+    raise ValueError(f"train.logz must be one of {LOGZ_METHODS}; got {cfg.logz!r}")
+  if cfg.mode not in ("map", "sgld"):
+    raise ValueError(f"train.mode must be 'map' or 'sgld'; got {cfg.mode!r}")
+  k_init, k_run = jax.random.split(key)
+  opt1 = _optimizer(cfg.optimizer, cfg.lr_theta1, cfg.mode).init(theta1)
+  opt2 = _optimizer(cfg.optimizer, cfg.lr_theta2, cfg.mode).init(theta2)
+  zero_grad = jax.tree.map(jnp.zeros_like, theta1)
+  track, log_z, grad = None, jnp.zeros(()), zero_grad
+  if cfg.logz == "tracking":
+    track = tracking.init(k_init, theta1, energy_fn=problem.energy_fn, mean_fn=problem.mean_fn,
+                          sigma=cfg.sigma2, num_particles=cfg.num_particles,
+                          **dict(_smc_options(cfg), num_mcmc_steps=max(cfg.num_mcmc_steps, 8)))
+    log_z = track.log_z
+  elif cfg.logz == "fresh":
+    log_z, grad = _fresh(k_init, theta1, problem, cfg)
+  return NestedState(theta1, theta2, opt1, opt2, track, jnp.asarray(log_z, jnp.float32), grad,
+                     theta1, k_run)
+
+
+def _surrogate(state: NestedState, problem: Problem):
+  """The post's difference surrogate with θ₂ as the one particle, transported with m(θ₁):
+  Δlog Z ≈ −[E(θ₁, θ₂ + m(θ₁) − m(θ₁ₐ)) − E(θ₁ₐ, θ₂)], ∇θ₁ log Z ≈ −∇θ₁E(θ₁, θ₂ + m(θ₁) − m)."""
+  m_anchor = problem.mean_fn(state.anchor)
+
+  def moved_energy(t1):
+    return problem.energy_fn(t1, tree_add(state.theta2, tree_sub(problem.mean_fn(t1), m_anchor)))
+
+  e_new, g = jax.value_and_grad(moved_energy)(state.theta1)
+  delta = -(e_new - problem.energy_fn(state.anchor, state.theta2))
+  return state.log_z + delta, tree_scale(g, -1.0)
+
+
+def _logz_at_theta1(state: NestedState, problem: Problem, cfg, step, key):
+  """(state with log Z brought to the current θ₁, ∇θ₁ log Z, diagnostics)."""
+  if cfg.logz == "none":
+    return state, jax.tree.map(jnp.zeros_like, state.theta1), {}
+  if cfg.logz == "tracking":
+    track, info = tracking.update(state.track, state.theta1, energy_fn=problem.energy_fn,
+                                  mean_fn=problem.mean_fn, sigma=cfg.sigma2, **_smc_options(cfg))
+    diag = dict(logz_ess=info["ess"], logz_acceptance=info["acceptance"],
+                logz_stderr=info["stderr"])
+    return state.replace(track=track, log_z=info["log_z"]), info["grad_theta1"], diag
+  if cfg.logz == "surrogate":
+    log_z, grad = _surrogate(state, problem)
+    return state.replace(log_z=log_z, anchor=state.theta1), grad, {}
+  # fresh: refresh every `fresh_every` steps, hold in between
+  log_z, grad = jax.lax.cond(step % cfg.fresh_every == 0,
+                             lambda: _fresh(key, state.theta1, problem, cfg),
+                             lambda: (state.log_z, state.grad_log_z))
+  return state.replace(log_z=log_z, grad_log_z=grad), grad, {}
+
+
+def _apply(opt, grads_ascent, opt_state, params, cfg, lr, key):
+  """One optax step up the log posterior; in 'sgld' mode plus noise √(2·lr·temperature)."""
+  updates, opt_state = opt.update(tree_scale(grads_ascent, -1.0), opt_state, params)
+  params = optax.apply_updates(params, updates)
+  if cfg.mode == "sgld":
+    noise = tree_random_normal(key, params)
+    params = tree_add(params, tree_scale(noise, jnp.sqrt(2.0 * lr * cfg.temperature)))
+  return params, opt_state
+
+
+def make_step(problem: Problem, data: post.Data, cfg) -> Callable:
+  """step_fn(state, step) -> (state, metrics) for `lprior.train.fit`."""
+  opt1 = _optimizer(cfg.optimizer, cfg.lr_theta1, cfg.mode)
+  opt2 = _optimizer(cfg.optimizer, cfg.lr_theta2, cfg.mode)
+  n_large = jax.tree.leaves(data.x_large)[0].shape[0]
+  grad2 = jax.grad(lambda t2, t1, d: problem.log_post(t1, t2, d)[0])
+  grad1 = jax.grad(lambda t1, t2, d: problem.log_post(t1, t2, d)[0])
+
+  def batch(key):
+    if not cfg.batch_size or cfg.batch_size >= n_large:
+      return data
+    idx = jax.random.choice(key, n_large, (cfg.batch_size,), replace=False)
+    w = jnp.full((cfg.batch_size,), n_large / cfg.batch_size)
+    if data.w_large is not None:
+      w = w * data.w_large[idx]
+    take = lambda x: jax.tree.map(lambda a: a[idx], x)
+    return data._replace(x_large=take(data.x_large), y_large=data.y_large[idx], w_large=w)
+
+  def step_fn(state: NestedState, step):
+    key = jax.random.fold_in(state.key, step)
+    for i in range(cfg.theta2_steps):
+      k_b, k_n = jax.random.split(jax.random.fold_in(key, i))
+      g = grad2(state.theta2, state.theta1, batch(k_b))
+      theta2, opt2_state = _apply(opt2, g, state.opt2, state.theta2, cfg, cfg.lr_theta2, k_n)
+      state = state.replace(theta2=theta2, opt2=opt2_state)
+    diag = {}
+    for j in range(cfg.theta1_steps):
+      k_l, k_b, k_n = jax.random.split(jax.random.fold_in(key, 1000 + j), 3)
+      state, g_logz, diag = _logz_at_theta1(state, problem, cfg, step * cfg.theta1_steps + j, k_l)
+      g = tree_sub(grad1(state.theta1, state.theta2, batch(k_b)), g_logz)
+      theta1, opt1_state = _apply(opt1, g, state.opt1, state.theta1, cfg, cfg.lr_theta1, k_n)
+      state = state.replace(theta1=theta1, opt1=opt1_state)
+    total, terms = problem.log_post(state.theta1, state.theta2, data)
+    metrics = dict(terms, log_z=state.log_z, log_posterior=total - state.log_z, **diag)
+    return state, metrics
+
+  return step_fn
