@@ -34,7 +34,7 @@ def main(argv):
     runs[variant] = experiment.run_variant(cfg, variant, data, splits, keys,
                                            os.path.join(_WORKDIR.value, "runs", variant))
   sweep = {}
-  for lam in cfg.lam_sweep:
+  for lam in cfg.lam_sweep or ():
     name = f"c_chained_lam{lam:g}"
     sweep[lam] = (runs["c_chained"] if "c_chained" in runs and lam == cfg.train.lam else
                   experiment.run_variant(cfg, "c_chained", data, splits, keys,

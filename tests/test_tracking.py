@@ -105,6 +105,6 @@ def test_tracking_bad_input():
   with pytest.raises(ValueError, match="transport"):
     tracking.update(state, jnp.zeros(6), energy_fn=energy_fn, mean_fn=mean_fn, sigma=1.0,
                     transport="teleport")
-  with pytest.raises(ValueError, match="precondition"):
+  with pytest.raises(ValueError, match="precondition"):  # init used the default, 'lowrank'
     tracking.update(state, jnp.zeros(6), energy_fn=energy_fn, mean_fn=mean_fn, sigma=1.0,
-                    precondition="lowrank")
+                    precondition="diag")

@@ -161,7 +161,6 @@ def evaluate(apply_fn: ApplyFn, params: PyTree, split: Split,
   return out
 
 
-_rates = rates  # the name the first experiment code imported
 
 
 def evaluate_all(apply_fn: ApplyFn, params: PyTree, splits: Mapping[str, Split],

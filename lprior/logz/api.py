@@ -61,7 +61,7 @@ def check_inputs(energy_fn: Callable, mean: PyTree, sigma) -> None:
 def _smc_config(o: dict, dim: int) -> smc.SMCConfig:
   mc = moves.MoveConfig(
       num_steps=o.get("num_mcmc_steps", 8), num_leapfrog=o.get("num_leapfrog", 1),
-      target_accept=o.get("target_accept", 0.6), precondition=o.get("precondition", "diag"),
+      target_accept=o.get("target_accept", 0.6), precondition=o.get("precondition", "lowrank"),
       rank=o.get("rank", 16), jitter=o.get("jitter", 0.5 if o.get("num_leapfrog", 1) > 1 else 0.0))
   if mc.precondition not in ("none", "diag", "lowrank"):
     raise ValueError(f"precondition must be 'none', 'diag' or 'lowrank'; got {mc.precondition!r}")
@@ -155,7 +155,9 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   result, for the same key, does not depend on the number of devices.
   Options (SMC family): target_ess (0.9: conditional-ESS fraction per β step),
   resample_threshold (0.5), max_steps, num_mcmc_steps (8), num_leapfrog (1 = MALA),
-  precondition ('diag' | 'lowrank' | 'none'), rank, step_size, target_accept;
+  precondition ('lowrank' (default: diagonal plus the top `rank` (16) Lanczos directions of the
+  Hessian, at 2·rank Hessian-vector products per tempering step) | 'diag' | 'none'), rank,
+  step_size, target_accept;
   AIS family: schedule or num_steps/beta_min, resample (False), exact_samples.
   Laplace: see `lprior.logz.laplace.laplace`.
   """
@@ -172,8 +174,8 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   sigma = jnp.asarray(sigma, dtype)
 
   if method == "laplace":
-    from lprior.logz import laplace
-    return laplace.laplace(key, energy_fn, mean, sigma, **options)
+    from lprior.logz.laplace import laplace  # (the package exports the function by this name)
+    return laplace(key, energy_fn, mean, sigma, **options)
   if method == "naive":
     rep, sh = _run_naive(key, mean, sigma, energy_fn=energy_fn, num_particles=num_particles,
                          mesh=mesh)

@@ -174,12 +174,12 @@ def update(state: TrackingState, theta1_new: PyTree, *, energy_fn: Callable, mea
   Cost per particle: one value-and-gradient at the new θ₁ (the energy at the old θ₁ is carried),
   num_mcmc_steps MALA gradients and one refresh, plus ∇θ₁ E; plus one metric (2·rank HVPs
   for 'lowrank')."""
-  if transport is None:
-    transport = "metric" if smc_options.get("precondition") == "lowrank" else "mean"
-  if transport not in TRANSPORTS:
-    raise ValueError(f"transport must be one of {TRANSPORTS}; got {transport!r}")
   smc_options.setdefault("num_mcmc_steps", 2)
   cfg = est._smc_config(smc_options, 0)
+  if transport is None:
+    transport = "metric" if cfg.move.precondition == "lowrank" else "mean"
+  if transport not in TRANSPORTS:
+    raise ValueError(f"transport must be one of {TRANSPORTS}; got {transport!r}")
   carried_lowrank = isinstance(state.inv_mass, blackjax.mcmc.metrics.LowRankInverseMassMatrix)
   if carried_lowrank != (cfg.move.precondition == "lowrank"):
     raise ValueError(f"precondition={cfg.move.precondition!r} differs from the one the state was "
