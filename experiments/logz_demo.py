@@ -45,7 +45,8 @@ def main(_):
       row["upper"] = float(r.info["log_z_upper"])
     rows.append(row)
     print(f"{method:8s} log Z = {row['log_z']:10.3f}  error {row['error']:+8.3f}  "
-          f"± {row['stderr']:.3f}  grads {row['grad_evals']:>9d}  {row['seconds']:6.1f}s", flush=True)
+          f"± {row['stderr']:.3f}  grads {row['grad_evals']:>9d}  {row['seconds']:6.1f}s"
+          + (f"  (upper bound {row['upper']:.3f})" if "upper" in row else ""), flush=True)
   print(f"{'exact':8s} log Z = {exact:10.3f}   (d = {_DIM.value}, λ = {_LAM.value})")
   os.makedirs(_OUT.value, exist_ok=True)
   with open(os.path.join(_OUT.value, "results.json"), "w") as f:
