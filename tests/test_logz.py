@@ -118,10 +118,13 @@ def test_thermodynamic_integration():
 
 @pytest.mark.slow
 def test_smc_d10000():
+  """d = 10⁴ with the headline's settings (the default rank 16 < 32 stiff directions gave
+  −1.68 nats, 5.6 SE)."""
   P, mean, energy = _problem(10_000, 100.0, rank=32)
   exact = float(P.log_z(mean, 100.0, 1.0))
-  r = logz.estimate(jax.random.key(0), energy, mean, 1.0, method="smc", num_particles=256)
-  assert abs(float(r.log_z) - exact) < max(0.5, 3 * float(r.stderr))
+  r = logz.estimate(jax.random.key(0), energy, mean, 1.0, method="smc", num_particles=256,
+                    num_mcmc_steps=16, precondition="lowrank", rank=40)
+  assert abs(float(r.log_z) - exact) < 3 * float(r.stderr), (float(r.log_z), exact)
 
 
 # -- bad input ------------------------------------------------------------------------------
