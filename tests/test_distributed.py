@@ -37,6 +37,5 @@ def test_two_processes_match_one_process(tmp_path):
   for out in (a, b):
     for k in ("log_z", "stderr", "track_log_z"):
       np.testing.assert_allclose(out[k], ref[k], rtol=1e-9, err_msg=k)
-    np.testing.assert_allclose(out["grad"], ref["grad"], rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(out["track_grad"], ref["track_grad"], rtol=1e-7, atol=1e-9)
   assert abs(ref["log_z"] - ref["exact"]) < 3 * ref["stderr"] + 0.05  # and it is right
