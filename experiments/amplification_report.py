@@ -1,0 +1,169 @@
+"""Tables and plots of the amplification experiment (issue 7): accuracy against human calls, and
+planted-error search cost against tree size.  Used by the launcher and the notebook."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from experiments.common.report import fmt_mean_se, markdown_table, write_json  # noqa: E402
+
+STYLE = {"adversary": "C3", "random": "C0", "always": "C2", "supervised": "k", "coin": "C1",
+         "iterate": "C4"}
+
+
+def _at_calls(calls: np.ndarray, acc: np.ndarray, budget: float) -> float:
+  """Accuracy at `budget` human calls by linear interpolation; nan past the curve's end."""
+  return float(np.interp(budget, calls, acc)) if calls[-1] >= budget else float("nan")
+
+
+def _first_reach(calls: np.ndarray, acc: np.ndarray, target: float) -> float:
+  hit = np.nonzero(acc >= target)[0]
+  return float(calls[hit[0]]) if hit.size else float("nan")
+
+
+def _fmt(values, digits=3) -> str:
+  v = np.asarray(values, float)
+  if np.all(np.isnan(v)):
+    return "—"
+  if np.any(np.isnan(v)):
+    return f"{fmt_mean_se(v[~np.isnan(v)], digits)} ({np.sum(~np.isnan(v))}/{v.size} seeds)"
+  return fmt_mean_se(v, digits)
+
+
+def budget_of(histories: Mapping[str, Mapping[str, np.ndarray]]) -> float:
+  """The common call budget of a task: the adversary's mean total (else the smallest total)."""
+  if "adversary" in histories:
+    return float(np.mean(histories["adversary"]["calls"][-1]))
+  amp = [h for m, h in histories.items() if m != "supervised"] or list(histories.values())
+  return float(min(np.mean(h["calls"][-1]) for h in amp))
+
+
+def accuracy_rows(results, target: float) -> list[dict]:
+  """One row per (task, method): final accuracy, calls, accuracy at the task's common budget of
+  human calls (`budget_of`; — where a method stopped short of it), calls to first reach `target`
+  accuracy, and how often Adv points at M's error (mean ± SE over seeds)."""
+  rows = []
+  for task, histories in results["tasks"].items():
+    budget = budget_of(histories)
+    for method, h in histories.items():
+      calls, acc = np.asarray(h["calls"], float), np.asarray(h["accuracy"], float)
+      seeds = range(calls.shape[1])
+      rows.append({
+          "task": task, "method": method,
+          "accuracy": _fmt(acc[-1]),
+          "human calls": f"{np.mean(calls[-1]):,.0f}",
+          "calls / question": f"{np.mean(h['calls_per_question'][1:]):.2f}",
+          "budget": f"{budget:,.0f}",
+          "acc @ budget": _fmt([_at_calls(calls[:, s], acc[:, s], budget) for s in seeds]),
+          f"calls to acc {target:g}": _fmt([_first_reach(calls[:, s], acc[:, s], target)
+                                             for s in seeds], 0),
+          "Adv picks M's error": _fmt(h["adv_pick"][-1], 2) if method != "supervised" else "—",
+      })
+  return rows
+
+
+def growth_fit(size: np.ndarray, cost: np.ndarray) -> dict[str, float]:
+  """Least-squares fits cost ≈ a + b·log2(size + 1) and cost ≈ a + b·size: slopes and R²."""
+  out = {}
+  for name, x in (("log", np.log2(size + 1.0)), ("lin", size.astype(float))):
+    design = np.stack([np.ones_like(x), x], 1)
+    coef, *_ = np.linalg.lstsq(design, cost, rcond=None)
+    resid = cost - design @ coef
+    out[f"{name}_slope"] = float(coef[1])
+    out[f"{name}_r2"] = float(1 - resid.var() / max(cost.var(), 1e-12))
+  return out
+
+
+def transparency_rows(results) -> list[dict]:
+  """One row per adversary: unfoldings at the largest trees, and the two growth fits."""
+  tr = results["transparency"]
+  size = np.asarray(tr["size"])
+  big = size >= size.max() * 0.75
+  rows = []
+  for name in ("oracle", "critic", "random"):
+    if name not in tr:
+      continue
+    cost = np.asarray(tr[name], float)
+    fits = [growth_fit(size[s], cost[s]) for s in range(size.shape[0])]
+    rows.append({
+        "adversary": name,
+        f"unfoldings (trees ≥ {int(size.max() * 0.75)} nodes)": fmt_mean_se(
+            [cost[s][big[s]].mean() for s in range(size.shape[0])], 2),
+        "mean tree size there": f"{size[big].mean():.1f}",
+        "slope per doubling (log fit)": fmt_mean_se([f["log_slope"] for f in fits], 2),
+        "R² log fit": fmt_mean_se([f["log_r2"] for f in fits], 2),
+        "slope per node (linear fit)": fmt_mean_se([f["lin_slope"] for f in fits], 3),
+        "R² linear fit": fmt_mean_se([f["lin_r2"] for f in fits], 2),
+    })
+  return rows
+
+
+def plot_accuracy(results, path: str) -> None:
+  tasks = list(results["tasks"])
+  fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
+  for ax, task in zip(axes[0], tasks):
+    for method, h in results["tasks"][task].items():
+      calls = np.asarray(h["calls"], float).mean(1)
+      acc = np.asarray(h["accuracy"], float)
+      m = acc.mean(1)
+      se = acc.std(1, ddof=1) / np.sqrt(acc.shape[1]) if acc.shape[1] > 1 else 0 * m
+      ok = calls > 0
+      ax.plot(calls[ok], m[ok], "o-", ms=3, color=STYLE.get(method), label=method)
+      ax.fill_between(calls[ok], (m - se)[ok], (m + se)[ok], color=STYLE.get(method), alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("human calls (cumulative; supervised: one per label)")
+    ax.set_ylabel("M's accuracy (exact answer)")
+    ax.set_title(task)
+    ax.grid(alpha=0.3)
+  axes[0][0].legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def plot_transparency(results, path: str) -> None:
+  tr = results["transparency"]
+  size = np.asarray(tr["size"])
+  fig, ax = plt.subplots(figsize=(5.5, 4))
+  sizes = np.unique(size)
+  for name, color in (("oracle", "C2"), ("critic", "C3"), ("random", "C0")):
+    if name not in tr:
+      continue
+    cost = np.asarray(tr[name], float)
+    per_seed = np.array([[cost[s][size[s] == v].mean() if np.any(size[s] == v) else np.nan
+                          for v in sizes] for s in range(size.shape[0])])
+    m = np.nanmean(per_seed, 0)
+    ax.plot(sizes, m, "o-", ms=3, color=color, label=name)
+  ax.plot(sizes, np.log2(sizes + 1), "k:", lw=1, label="log2(n + 1)")
+  ax.set_xlabel("tree size n (nodes)")
+  ax.set_ylabel("unfoldings to find the planted error")
+  ax.set_title(f"planted-error search, {results['transparency_task']}")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def write_report(results, config, workdir: str) -> str:
+  """results.json, table.md, accuracy_vs_calls.png, transparency.png; returns the table text."""
+  os.makedirs(workdir, exist_ok=True)
+  acc = markdown_table(accuracy_rows(results, config.target_accuracy))
+  tra = markdown_table(transparency_rows(results))
+  text = (f"## Accuracy against human calls ({config.num_seeds} seeds, mean ± SE)\n\n{acc}\n\n"
+          f"## Planted-error search, {results['transparency_task']} "
+          f"({config.num_seeds} seeds × {config.transparency.num_trees} trees)\n\n{tra}\n")
+  with open(os.path.join(workdir, "table.md"), "w") as f:
+    f.write(text)
+  write_json(os.path.join(workdir, "results.json"),
+             dict(config=config.to_dict(), **{k: v for k, v in results.items()}))
+  plot_accuracy(results, os.path.join(workdir, "accuracy_vs_calls.png"))
+  plot_transparency(results, os.path.join(workdir, "transparency.png"))
+  return text

@@ -1,0 +1,276 @@
+"""Iterated amplification (DESIGN §7): amplify a batch, (optionally) distil, update every model.
+
+A `Method` names a way to spend human calls: one of the amplification rules, supervised
+learning on true answers (the upper anchor: one call per labelled question, an oracle that
+answers anything at once), the comment thread's coin with α annealed linearly, or the post's
+iteration (H′ uses the imitators, and a chosen subquestion keeps M's answer, whenever the
+adversary's score clears α).  `Trainer` jit-compiles one step for all methods of a static shape
+and trains several seeds at once (vmap).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lprior.amplification import human, models
+from lprior.amplification.amplify import RULES, Policy, Tree, amplify_batch, make_policy
+from lprior.amplification.distill import distill
+from lprior.amplification.human import Calls
+from lprior.amplification.models import Fns
+from lprior.amplification.tasks import Task
+from lprior.pytree import PyTree
+
+# XLA options that cut CPU compile time several-fold for somewhat slower code: for smoke runs
+# and tests, where compiling dominates.
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+NEVER_CONFIDENT = 1e6  # an α no score clears
+QUALITY_FLOOR = -10.0  # Adv regresses on max(quality, floor): confident blunders do not dominate
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """A way to train M (see the module docstring)."""
+  name: str
+  rule: str = "adversary"         # amplify.RULES, or 'supervised'
+  stop_if_confident: bool = False
+  imitators: str = "never"        # amplify.IMITATORS
+  distill: bool = False
+  alpha_start: float = 0.0        # α until the warm-up fraction of training has passed …
+  alpha_end: float = 0.0          # … then α goes to this: linearly by the last step, or at once
+  alpha_warmup: float = 0.0       # fraction of the steps before α leaves alpha_start
+  alpha_step: bool = False        # jump to alpha_end after the warm-up instead of annealing
+  temperature: float = 0.5
+
+  def __post_init__(self):
+    if self.rule not in RULES + ("supervised",):
+      raise ValueError(f"method {self.name!r}: unknown rule {self.rule!r}")
+    make_policy(self.rule if self.rule != "supervised" else "none",
+                temperature=self.temperature, imitators=self.imitators)  # validates
+    if not 0.0 <= self.alpha_warmup < 1.0:
+      raise ValueError(f"method {self.name!r}: alpha_warmup must be in [0, 1), got "
+                       f"{self.alpha_warmup}")
+
+  @property
+  def imitate(self) -> bool:
+    return self.imitators != "never" or self.distill
+
+  @property
+  def policy(self) -> Policy:
+    rule = "none" if self.rule == "supervised" else self.rule
+    return make_policy(rule, temperature=self.temperature,
+                       stop_if_confident=self.stop_if_confident, imitators=self.imitators)
+
+  @property
+  def alphas(self) -> jax.Array:
+    """The α schedule as an array (a traced argument, so methods share one compilation)."""
+    return jnp.array([self.alpha_start, self.alpha_end, self.alpha_warmup,
+                      float(self.alpha_step)], jnp.float32)
+
+
+def alpha_at(step: jax.Array, alphas: jax.Array, num_steps: int) -> jax.Array:
+  """α at a step: alphas = (start, end, warm-up fraction, step?) as in `Method.alphas`."""
+  start, end, warmup, jump = alphas[0], alphas[1], alphas[2], alphas[3] > 0
+  frac = jnp.clip(step / max(num_steps - 1, 1), 0.0, 1.0)
+  ramp = jnp.clip((frac - warmup) / jnp.maximum(1.0 - warmup, 1e-6), 0.0, 1.0)
+  return jnp.where(jump, jnp.where(frac < warmup, start, end), start + ramp * (end - start))
+
+
+def standard_methods(alpha: float = -0.3, coin_alpha: tuple[float, float] = (0.0, -0.5),
+                     temperature: float = 0.5, iterate_warmup: float = 0.5) -> dict[str, Method]:
+  """The methods of the experiment, by name.  'iterate' runs plain adversary amplification (with
+  distillation) for the warm-up fraction, then lets H′ swap in the models above α."""
+  t = dict(temperature=temperature)
+  return {
+      "adversary": Method("adversary", "adversary", **t),
+      "random": Method("random", "random", **t),
+      "always": Method("always", "always", **t),
+      "supervised": Method("supervised", "supervised", **t),
+      "coin": Method("coin", "coin", alpha_start=coin_alpha[0], alpha_end=coin_alpha[1], **t),
+      "iterate": Method("iterate", "adversary", stop_if_confident=True, imitators="confident",
+                        distill=True, alpha_start=NEVER_CONFIDENT, alpha_end=alpha,
+                        alpha_warmup=iterate_warmup, alpha_step=True, **t),
+  }
+
+
+def _masked_mean(x: jax.Array, w: jax.Array) -> jax.Array:
+  w = w.astype(x.dtype)
+  return jnp.sum(x * w) / jnp.maximum(jnp.sum(w), 1.0)
+
+
+def _imitation_loss(answerer: models.ApplyFn, critic: models.ApplyFn, p_net: PyTree,
+                    p_critic: PyTree, inputs: jax.Array, target: jax.Array, w: jax.Array,
+                    logit_mask: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+  """(cross-entropy of an answerer on `target`, its critic's squared error), both masked by w."""
+  logits = answerer(p_net, inputs)
+  if logit_mask is not None:
+    logits = jnp.where(logit_mask, logits, -1e9)
+  q = models.quality(logits, target)
+  pred = critic(p_critic, (inputs, jax.lax.stop_gradient(jax.nn.softmax(logits))))
+  target_q = jax.lax.stop_gradient(jnp.maximum(q, QUALITY_FLOOR))
+  return _masked_mean(-q, w), _masked_mean((pred - target_q) ** 2, w)
+
+
+def tree_losses(params: dict[str, PyTree], task: Task, fns: Fns, tree: Tree,
+                distilled: Tree | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """The post's losses on a batch of trees (B, N, …): M on the amplified answers at asked nodes
+  (and on distilled roots), Adv on M's quality there, the imitators and their adversaries on
+  the human's replies and combinations where the human gave them."""
+  flat = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), tree)
+  m_loss, adv_loss = _imitation_loss(fns.m, fns.adv, params["m"], params["adv"], flat.questions,
+                                     flat.answers, flat.expanded)
+  total, out = m_loss + adv_loss, dict(m_loss=m_loss, adv_loss=adv_loss)
+  if distilled is not None:
+    dflat = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), distilled)
+    d_loss = _masked_mean(-models.quality(fns.m(params["m"], dflat.questions), dflat.answers),
+                          dflat.expanded)
+    total, out["distill_loss"] = total + d_loss, d_loss
+  if fns.imitate:
+    dec, dec_adv = _imitation_loss(fns.dec, fns.dec_adv, params["dec"], params["dec_adv"],
+                                   flat.questions, flat.human_reply, flat.asked_human,
+                                   human.reply_vocab_mask(task))
+    comb, comb_adv = _imitation_loss(fns.comb, fns.comb_adv, params["comb"], params["comb_adv"],
+                                     flat.combine_inputs, flat.human_combined, flat.combined_human)
+    total = total + dec + dec_adv + comb + comb_adv
+    out.update(dec_loss=dec, dec_adv_loss=dec_adv, comb_loss=comb, comb_adv_loss=comb_adv)
+  return total, out
+
+
+def supervised_loss(params: dict[str, PyTree], task: Task, fns: Fns, questions: jax.Array
+                    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """M's cross-entropy on the true answers."""
+  loss = -jnp.mean(models.quality(fns.m(params["m"], questions), task.solve(questions)))
+  return loss, dict(m_loss=loss)
+
+
+class Learner(NamedTuple):
+  """Everything that changes during training (one seed; a vmap adds a leading axis)."""
+  params: dict[str, PyTree]
+  opt_state: PyTree
+  calls: Calls       # cumulative human calls
+  step: jax.Array
+
+
+def evaluate(params: dict[str, PyTree], task: Task, fns: Fns, questions: jax.Array
+             ) -> dict[str, jax.Array]:
+  """M's exact-match accuracy on questions (n, Lq), and how often Adv points at M's mistake.
+
+  adv_pick: over questions whose two (human) subquestions M gets exactly one wrong, the share
+  where the wrong one has the lower Adv score (0.5 is chance; nan when there are none).
+  """
+  chex.assert_rank(questions, 2)
+  acc = jnp.mean(jnp.all(models.decode(fns.m(params["m"], questions)) == task.solve(questions), -1))
+  inner = ~task.is_base(questions)
+  subs = jnp.stack(task.decompose(questions), axis=1)             # (n, 2, Lq)
+  logits = fns.m(params["m"], subs)
+  wrong = ~jnp.all(models.decode(logits) == task.solve(subs), -1)  # (n, 2)
+  score = fns.adv(params["adv"], (subs, jax.nn.softmax(logits)))
+  one_wrong = inner & (wrong.sum(-1) == 1)
+  picked = jnp.take_along_axis(wrong, jnp.argmin(score, -1)[:, None], -1)[:, 0]
+  n = jnp.sum(one_wrong)
+  pick = jnp.where(n > 0, jnp.sum(picked & one_wrong) / jnp.maximum(n, 1), jnp.nan)
+  return dict(accuracy=acc, adv_pick=pick)
+
+
+class Trainer:
+  """Jitted training of one static configuration (task, models, method shape), seeds in parallel.
+
+  `run(keys, method, num_steps, eval_every, eval_questions, callback)` returns a history of
+  arrays (num_evals, num_seeds): step, calls, accuracy, adv_pick and the losses.
+  """
+
+  def __init__(self, task: Task, *, imitate: bool, batch_size: int, learning_rate: float,
+               hidden: Sequence[int], critic_hidden: Sequence[int], fast_compile: bool = False):
+    if batch_size < 1:
+      raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not learning_rate > 0:
+      raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+    self.task, self.imitate, self.batch_size = task, imitate, batch_size
+    self.optimizer = optax.adam(learning_rate)
+    self.fns, self._init_params = models.build_models(task, hidden=hidden,
+                                                      critic_hidden=critic_hidden, imitate=imitate)
+    opts = FAST_COMPILE if fast_compile else None
+    self._chunk = jax.jit(self._chunk_impl, static_argnums=(4, 5, 6, 7), compiler_options=opts)
+    self._eval = jax.jit(jax.vmap(lambda p, q: evaluate(p, task, self.fns, q), (0, None)),
+                         compiler_options=opts)
+
+  def init(self, key: jax.Array) -> Learner:
+    params = self._init_params(key)
+    return Learner(params, self.optimizer.init(params), human.no_calls(), jnp.zeros((), jnp.int32))
+
+  def step(self, learner: Learner, key: jax.Array, policy: Policy, alpha: jax.Array, *,
+           supervised: bool, use_distill: bool) -> tuple[Learner, dict[str, jax.Array]]:
+    """One update from a fresh batch of root questions."""
+    task, fns, b = self.task, self.fns, self.batch_size
+    k_q, k_amp, k_dq, k_d = jax.random.split(key, 4)
+    roots = task.sample(k_q, b)
+    params = learner.params
+    if supervised:
+      loss_fn = lambda p: supervised_loss(p, task, fns, roots)
+      spent = human.Calls(jnp.int32(b), jnp.int32(0))  # one oracle label per question
+    else:
+      frozen = jax.lax.stop_gradient(params)
+      tree = amplify_batch(k_amp, task, fns, frozen, roots, policy, alpha)
+      dtree = (distill(k_d, task, fns, frozen, task.sample(k_dq, b, all_levels=True))
+               if use_distill else None)
+      loss_fn = lambda p: tree_losses(p, task, fns, tree, dtree)
+      spent = jax.tree.map(jnp.sum, tree.calls)
+    (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    aux = dict(aux, alpha=jnp.asarray(alpha, jnp.float32),
+               calls_per_question=spent.total.astype(jnp.float32) / b)
+    updates, opt_state = self.optimizer.update(grads, learner.opt_state, params)
+    calls = jax.tree.map(jnp.add, learner.calls, spent)
+    return Learner(optax.apply_updates(params, updates), opt_state, calls, learner.step + 1), aux
+
+  def _chunk_impl(self, learner, keys, policy, alphas, num, num_steps, supervised, use_distill):
+    """`num` steps of every seed's learner (leading axis of learner and keys)."""
+
+    def one_seed(lr, key):
+      def body(lr, k):
+        alpha = alpha_at(lr.step, alphas, num_steps)
+        return self.step(lr, k, policy, alpha, supervised=supervised, use_distill=use_distill)
+
+      lr, aux = jax.lax.scan(body, lr, jax.random.split(key, num))
+      return lr, jax.tree.map(jnp.mean, aux)
+
+    return jax.vmap(one_seed)(learner, keys)
+
+  def run(self, seed_keys: jax.Array, method: Method, num_steps: int, eval_every: int,
+          eval_questions: jax.Array, callback: Callable[[int, dict[str, np.ndarray]], Any] | None
+          = None) -> dict[str, np.ndarray]:
+    """Train len(seed_keys) independent learners; evaluate every `eval_every` steps."""
+    if method.imitate and not self.imitate:
+      raise ValueError(f"method {method.name!r} needs imitators; build the Trainer with "
+                       "imitate=True")
+    if num_steps < 1 or eval_every < 1 or num_steps % eval_every:
+      raise ValueError("num_steps must be a positive multiple of eval_every (one compiled chunk), "
+                       f"got {num_steps}, {eval_every}")
+    learner = jax.vmap(self.init)(jax.vmap(lambda k: jax.random.fold_in(k, 0))(seed_keys))
+    policy, rows = method.policy, []
+
+    def record(learner, aux):
+      ev = jax.device_get(self._eval(learner.params, eval_questions))
+      row = dict(step=np.asarray(learner.step), calls=np.asarray(learner.calls.total),
+                 **{k: np.asarray(v) for k, v in {**ev, **jax.device_get(aux)}.items()})
+      rows.append(row)
+      if callback is not None:
+        callback(int(row["step"][0]), row)
+
+    record(learner, {})
+    done = 0
+    while done < num_steps:
+      keys = jax.vmap(lambda k: jax.random.fold_in(k, 1 + done))(seed_keys)
+      learner, aux = self._chunk(learner, keys, policy, method.alphas, eval_every, num_steps,
+                                 method.rule == "supervised", method.distill)
+      done += eval_every
+      record(learner, aux)
+    nan = np.full(len(seed_keys), np.nan)
+    names = dict.fromkeys(k for row in rows for k in row)
+    return {k: np.stack([row.get(k, nan) for row in rows]) for k in names}

@@ -1,0 +1,246 @@
+"""Amplification with an adversary (DESIGN §7): tasks, the simulated human, amplification trees,
+the Gumbel-max and coin choices, distillation, the planted-error search, the launcher."""
+
+import functools
+import itertools
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from lprior.amplification import amplify, distill, human, iterate, models, tasks, transparency
+
+KEY = lambda i: jax.random.key(i, impl="rbg")
+
+
+def _chisquare_p(observed, probs):
+  """p-value of Pearson's chi-square test of counts against probabilities."""
+  observed = np.asarray(observed, np.float64)
+  probs = np.asarray(probs, np.float64)
+  return stats.chisquare(observed, observed.sum() * probs / probs.sum()).pvalue
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _decomposition_parts(task, q):
+  s1, s2 = task.decompose(q)
+  return dict(base=task.is_base(q), combined=task.combine(q, task.solve(s1), task.solve(s2)),
+              truth=task.solve(q), base_answer=task.base_answer(q), level=task.level(q),
+              sub_level=jnp.maximum(task.level(s1), task.level(s2)))
+
+
+def _check_decompositions(task, q):
+  """combine(true answers of the subquestions) == true answer; subquestions are one level down;
+  base answers are true."""
+  r = jax.device_get(_decomposition_parts(task, q))
+  base = r["base"]
+  np.testing.assert_array_equal(r["combined"][~base], r["truth"][~base])
+  np.testing.assert_array_equal(r["base_answer"][base], r["truth"][base])
+  assert np.all(r["sub_level"][~base] == r["level"][~base] - 1)
+  assert base.any() and (~base).any()
+  return r
+
+
+def test_decompositions_exact_exhaustive():
+  t = tasks.SumMod(m=3, log2_len=2)
+  lists = np.array(list(itertools.product(range(3), repeat=4)))
+  top = np.concatenate([np.full((len(lists), 1), 2), lists], 1)
+  half = np.concatenate([np.full((len(lists), 1), 1), lists[:, :2], 0 * lists[:, 2:]], 1)
+  one = np.array([[0, v, 0, 0, 0] for v in range(3)])  # base cases
+  r = _check_decompositions(t, jnp.asarray(np.concatenate([top, half, one]), jnp.int32))
+  np.testing.assert_array_equal(r["truth"][:len(lists), 0], lists.sum(1) % 3)
+
+  t = tasks.PermPower(n=4, max_power=9)
+  perms = np.array(list(itertools.permutations(range(4))))
+  q = np.array([[k, *p] for k in range(1, 10) for p in perms], np.int32)
+  r = _check_decompositions(t, jnp.asarray(q))
+  want = np.tile(np.arange(4), (len(q), 1))  # p applied k times, plainly
+  for step in range(9):
+    want = np.where(q[:, :1] > step, np.take_along_axis(q[:, 1:], want, 1), want)
+  np.testing.assert_array_equal(r["truth"], want)
+
+
+@pytest.mark.parametrize("task", [tasks.SumMod(2, 1), tasks.SumMod(7, 6), tasks.PermPower(2, 2),
+                                  tasks.PermPower(6, 100)], ids=lambda t: t.name)
+def test_decompositions_exact_random(task):
+  q = task.sample(KEY(0), 3000, all_levels=True)
+  r = _check_decompositions(task, q)
+  assert r["level"].max() == task.depth
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _hch_each(task, q):
+  """The HCH answer and calls of each question separately."""
+  return jax.vmap(lambda x: human.hch(task, x, human.no_calls()))(q)
+
+
+def test_hch_call_counts_exact():
+  task = tasks.SumMod(m=5, log2_len=3)
+  q = task.sample(KEY(1), 200, all_levels=True)
+  answer, calls = _hch_each(task, q)
+  np.testing.assert_array_equal(answer, task.solve(q))
+  k = np.asarray(q[:, 0])
+  np.testing.assert_array_equal(calls.ask, 2 ** (k + 1) - 1)  # every node of the full tree
+  np.testing.assert_array_equal(calls.combine, 2 ** k - 1)    # every internal node
+  assert len(np.unique(k)) == 4
+
+  task = tasks.PermPower(n=5, max_power=8)
+  q = task.sample(KEY(2), 200)
+  answer, calls = _hch_each(task, q)
+  np.testing.assert_array_equal(answer, task.solve(q))
+  k = np.asarray(q[:, 0])  # the tree of p**k has k leaves (all p**1)
+  np.testing.assert_array_equal(calls.ask, 2 * k - 1)
+  np.testing.assert_array_equal(calls.combine, k - 1)
+
+
+@functools.lru_cache(maxsize=None)
+def _amplifier(task, imitate):
+  """(fns, params, jitted (key, params, roots, policy, alpha) -> Tree) for a task."""
+  fns, params = models.make_models(KEY(10), task, hidden=(16,), critic_hidden=(8,),
+                                   imitate=imitate)
+  run = jax.jit(lambda key, params, roots, policy, alpha: amplify.amplify_batch(
+      key, task, fns, params, roots, policy, alpha))
+  return fns, params, run
+
+
+def _amplify(task, rule, n=200, seed=0, imitate=False, params=None, alpha=0.0, **kw):
+  _, params0, run = _amplifier(task, imitate)
+  roots = task.sample(KEY(seed + 1), n)
+  return roots, run(KEY(seed + 2), params or params0, roots, amplify.make_policy(rule, **kw),
+                    jnp.float32(alpha))
+
+
+def _constant_critic(params, value):
+  """Adv parameters whose score is `value` everywhere (last layer: zero weights, bias value)."""
+  adv = jax.tree.map(lambda x: x, params["adv"])
+  last = max(adv["params"], key=lambda name: int(name.split("_")[-1]))
+  adv["params"][last] = dict(kernel=0 * adv["params"][last]["kernel"],
+                             bias=0 * adv["params"][last]["bias"] + value)
+  return {**params, "adv": adv}
+
+
+def test_amplify_calls_and_answers():
+  task = tasks.SumMod(m=3, log2_len=3)
+  roots, tree = _amplify(task, "always")
+  np.testing.assert_array_equal(tree.answers[:, 0], task.solve(roots))  # the full HCH tree
+  _, hcalls = human.hch(task, roots[:1], human.no_calls())
+  assert np.all(tree.calls.ask == hcalls.ask) and np.all(tree.calls.combine == hcalls.combine)
+  for rule, (asks, combines) in {"adversary": (4, 3), "random": (4, 3), "none": (1, 1)}.items():
+    _, tree = _amplify(task, rule)
+    np.testing.assert_array_equal(tree.calls.ask, asks)
+    np.testing.assert_array_equal(tree.calls.combine, combines)
+    exp = np.asarray(tree.expanded)
+    assert np.all(exp.sum(1) == asks) and np.all(exp[:, 0])
+    # Asked nodes' answers combine their children's answers (recursed or M's).
+    internal = exp & ~np.asarray(task.is_base(tree.questions))
+    kids = np.asarray(tree.answers)[:, [1, 2]]
+    np.testing.assert_array_equal(np.asarray(tree.answers)[:, 0][internal[:, 0]],
+                                  ((kids[:, 0] + kids[:, 1]) % 3)[internal[:, 0]])
+  _, tree = _amplify(task, "coin", temperature=0.5)
+  total = np.asarray(tree.calls.total)
+  assert total.min() >= 2 and total.max() <= 22 and len(np.unique(total)) > 2
+
+
+def test_iteration_threshold_stops_recursion():
+  task = tasks.SumMod(m=3, log2_len=3)
+  params = _amplifier(task, False)[1]
+  run = lambda score: _amplify(task, "adversary", params=_constant_critic(params, score),
+                               stop_if_confident=True, temperature=0.1)[1]
+  sure = run(5.0)  # Adv: M is surely right, so no subquestion is recursed on
+  np.testing.assert_array_equal(sure.calls.ask, 1)
+  np.testing.assert_array_equal(sure.calls.combine, 1)
+  np.testing.assert_array_equal(run(-5.0).calls.total, 7)
+  # At S = α the coin is fair: each chosen subquestion is kept with probability 1/2.
+  depth_reached = np.asarray(run(0.0).calls.ask) - 1  # 0..3
+  for d, p in [(1, 0.5), (2, 0.25)]:
+    frac = np.mean(depth_reached >= d)
+    assert abs(frac - p) < 5 * np.sqrt(p * (1 - p) / 200), (d, frac)
+
+
+def test_gumbel_choice_samples_boltzmann():
+  scores = jnp.array([0.0, -1.0, 0.5, -2.0])
+  t, n = 0.7, 40_000
+  picks = amplify.gumbel_choice(KEY(3), jnp.broadcast_to(scores, (n, 4)), t)
+  observed = np.bincount(np.asarray(picks), minlength=4)
+  probs = jax.nn.softmax(-scores / t)
+  assert _chisquare_p(observed, probs) > 1e-4, (observed, probs)
+
+
+def test_biased_coin_probability():
+  s = jnp.array([-2.0, -0.5, 0.0, 1.0])
+  alpha, t, n = -0.3, 0.4, 40_000
+  flips = amplify.biased_coin(KEY(4), jnp.broadcast_to(s, (n, 4)), alpha, t)
+  p = np.asarray(jax.nn.sigmoid((alpha - s) / t))
+  se = np.sqrt(p * (1 - p) / n)
+  assert np.all(np.abs(np.asarray(flips).mean(0) - p) < 5 * se + 1e-9)
+
+
+def test_amplify_recurses_where_adversary_scores_low():
+  """Through amplify: the root's recursed child follows softmax(-S/T) over Adv's scores."""
+  task = tasks.SumMod(m=5, log2_len=1)
+  fns, params = models.make_models(KEY(0), task, hidden=(8,), critic_hidden=(8,))
+  fns = fns._replace(adv=lambda p, x: -0.5 * x[0][..., 1].astype(jnp.float32))  # S = -x/2
+  root = jnp.array([1, 1, 4], jnp.int32)  # subquestions [0, 1, 0] and [0, 4, 0]
+  t, n = 0.8, 20_000
+  pol = amplify.make_policy("adversary", temperature=t)
+  exp = jax.jit(jax.vmap(lambda k: amplify.amplify(k, task, fns, params, root, pol).expanded))(
+      jax.random.split(KEY(5), n))
+  counts = np.asarray(exp[:, 1:]).sum(0)
+  assert counts.sum() == n
+  probs = jax.nn.softmax(-jnp.array([-0.5, -2.0]) / t)
+  assert _chisquare_p(counts, probs) > 1e-4, (counts, probs)
+
+
+def test_distillation_uses_imitators_only():
+  task = tasks.SumMod(m=3, log2_len=2)
+  fns, params, _ = _amplifier(task, True)
+  q = task.sample(KEY(1), 8, all_levels=True)
+  tree = jax.jit(lambda k, p, q: distill.distill(k, task, fns, p, q))(KEY(2), params, q)
+  assert int(tree.calls.total.sum()) == 0  # H′ = the imitators throughout
+  assert np.all(np.asarray(tree.expanded) == (np.arange(7) == 0))  # the root only
+  with pytest.raises(ValueError, match="imitators"):
+    distill.distill(KEY(2), task, fns._replace(dec=None), params, q)
+
+
+@pytest.mark.parametrize("task", [tasks.SumMod(3, 5), tasks.PermPower(4, 24)],
+                         ids=lambda t: t.name)
+def test_planted_error_search(task):
+  n = 64
+
+  @jax.jit
+  def search(key):
+    roots = task.sample(jax.random.fold_in(key, 0), n, all_levels=True)
+    keys = jax.random.split(key, n)
+    trees = jax.vmap(lambda k, r: transparency.plant_error(k, task, r))(keys, roots)
+    oracle = jax.vmap(lambda t: transparency.unfoldings(transparency.oracle_scores(task, t), t))
+    rand = jax.vmap(lambda k, t: transparency.unfoldings(
+        jax.random.uniform(k, (t.valid.size,)), t))
+    return trees, task.solve(trees.questions), oracle(trees), rand(keys, trees)
+
+  trees, truth, oracle, rand = jax.device_get(search(KEY(7)))
+  wrong = np.any(trees.answers != truth, -1) & trees.valid
+  err = trees.error
+  assert np.all(wrong[:, 0]) and np.all(wrong[np.arange(n), err])
+  depth = np.floor(np.log2(err + 1)).astype(int)
+  assert np.all(wrong.sum(1) == depth + 1)  # exactly the path root → error is wrong
+  np.testing.assert_array_equal(oracle, depth + 1)
+  size = trees.valid.sum(1)
+  assert np.all((rand >= depth + 1) & (rand <= size))
+  assert np.mean(rand) > np.mean(oracle) + 1
+
+
+def test_bad_config_raises():
+  with pytest.raises(ValueError, match="rule"):
+    amplify.make_policy("greedy")
+  with pytest.raises(ValueError, match="m must"):
+    tasks.SumMod(m=1)
+  with pytest.raises(ValueError, match="unknown task"):
+    tasks.make_task("sort")
+  with pytest.raises(ValueError, match="imitators"):
+    iterate.Trainer(tasks.SumMod(3, 1), imitate=False, batch_size=4, learning_rate=1e-3,
+                    hidden=(8,), critic_hidden=(8,)).run(
+                        jax.random.split(KEY(0), 2), iterate.standard_methods()["iterate"], 2, 1,
+                        tasks.SumMod(3, 1).sample(KEY(1), 4))
