@@ -13,10 +13,10 @@ from lprior.conjunction.bounds import best_bounds, closed_form_bounds
 from lprior.conjunction.independence import log_p_independent
 from lprior.conjunction.lp import exchangeable_lp_bounds, is_consistent, lp_bounds
 from lprior.conjunction.marginals import KWay, from_joint, from_pairwise
-from lprior.conjunction.maxent import MaxEntFit, log_p_maxent, maxent
+from lprior.conjunction.maxent import MaxEntFit, fit_maxent, log_p_maxent
 from lprior.conjunction.window import log_p_window
 
 __all__ = ["KWay", "MaxEntFit", "best_bounds", "closed_form_bounds", "exchangeable_lp_bounds",
-           "from_joint", "from_pairwise", "is_consistent", "log_p_bethe", "log_p_chow_liu",
-           "log_p_independent", "log_p_maxent", "log_p_tree", "log_p_window", "lp_bounds",
-           "maxent"]
+           "fit_maxent", "from_joint", "from_pairwise", "is_consistent", "log_p_bethe",
+           "log_p_chow_liu", "log_p_independent", "log_p_maxent", "log_p_tree", "log_p_window",
+           "lp_bounds"]

@@ -17,6 +17,7 @@ from lprior.conjunction.marginals import KWay
 from lprior.conjunction.tree import max_spanning_tree
 
 
+@jax.jit
 def log_p_bethe(kw: KWay) -> jax.Array:
   """Σ_{i<j} log p_ij − (n − 2) Σ_i log p_i (exact for n ≤ 2 and for independent statements)."""
   n = kw.n
@@ -25,6 +26,7 @@ def log_p_bethe(kw: KWay) -> jax.Array:
   return pairs - (n - 2) * jnp.sum(jnp.log(kw.p1))
 
 
+@jax.jit
 def log_p_tree(kw: KWay, parent: jax.Array) -> jax.Array:
   """log p_root + Σ_{i≠root} log P(A_i | A_parent(i)): the max-ent completion of the tree's
   pair marginals (parent (n,) int, −1 at the single root)."""
@@ -35,6 +37,7 @@ def log_p_tree(kw: KWay, parent: jax.Array) -> jax.Array:
   return jnp.sum(jnp.where(parent < 0, jnp.log(p1), cond))
 
 
+@jax.jit
 def pair_mutual_information(kw: KWay) -> jax.Array:
   """(n, n) I(A_i; A_j) in nats from the 2×2 tables (diagonal: the entropies H(A_i))."""
   p1, p11 = kw.p1, kw.p2
@@ -54,6 +57,7 @@ def chow_liu_parent(kw: KWay) -> jax.Array:
   return max_spanning_tree(pair_mutual_information(kw))[0]
 
 
+@jax.jit
 def log_p_chow_liu(kw: KWay) -> jax.Array:
   """Max-ent completion of the pair marginals on the Chow–Liu tree (the KL-best tree model)."""
   return log_p_tree(kw, chow_liu_parent(kw))

@@ -69,6 +69,7 @@ def de_caen(kw: marg.KWay) -> jax.Array:
   return jnp.clip(1 - jnp.sum(jnp.where(qi > 0, qi ** 2 / jnp.where(qi > 0, row, 1), 0)), 0, 1)
 
 
+@jax.jit
 def closed_form_bounds(kw: marg.KWay) -> dict[str, Bound]:
   """Every bound the marginals' order allows: name → (lower, upper); a one-sided bound has the
   trivial 0 or 1 on its other side."""
@@ -80,6 +81,7 @@ def closed_form_bounds(kw: marg.KWay) -> dict[str, Bound]:
   return out
 
 
+@jax.jit
 def best_bounds(kw: marg.KWay) -> Bound:
   """(max of the lower bounds, min of the upper bounds) over `closed_form_bounds`."""
   b = closed_form_bounds(kw)

@@ -169,7 +169,8 @@ def search(key: jax.Array, shown: marg.KWay, *, direction: str = "down", num_rou
                        np.asarray(history))
 
 
-def worst_log_error(log_estimate: float, p_low: float, p_high: float, floor: float = 1e-12
-                    ) -> float:
-  """max(log E − log max(low, floor), log high − log E): how wrong E can be made, in nats."""
-  return float(max(log_estimate - np.log(max(p_low, floor)), np.log(p_high) - log_estimate))
+def worst_log_error(log_estimate: float, p_low: float, p_high: float) -> float:
+  """max(log E − log low, log high − log E): how wrong an estimate E can be made, in nats, when
+  the truth can be anything in [low, high] (∞ when it can be 0)."""
+  with np.errstate(divide="ignore"):
+    return float(max(log_estimate - np.log(p_low), np.log(p_high) - log_estimate))

@@ -16,20 +16,31 @@ TWO_WAY_ESTIMATORS = {"independence": independence.log_p_independent,
                       "bethe": bethe.log_p_bethe, "chow_liu": bethe.log_p_chow_liu}
 
 
-def two_way_estimates(kw: marg.KWay, max_exact_n: int) -> dict[str, float]:
-  """log P(all) by every estimator that needs at most 2-way marginals (max-ent if n ≤ max)."""
+def two_way_estimates(kw: marg.KWay, max_exact_n: int, n: int | None = None) -> dict[str, float]:
+  """log P(all) by every estimator that needs at most 2-way marginals (max-ent if n ≤ max).
+
+  n: the number of real statements when kw is padded with certain ones (`smooth.pad`); max-ent
+  enumerates states, so it gets the first n only.
+  """
   out = {name: float(f(kw)) for name, f in TWO_WAY_ESTIMATORS.items()}
-  if kw.n <= max_exact_n:
-    fit = maxent.maxent(kw)
+  n = kw.n if n is None else n
+  if n <= max_exact_n:
+    fit = maxent.fit_maxent(_first(kw, n))
     out["maxent"] = float(fit.log_p_all) if float(fit.max_residual) < 1e-6 else float("nan")
   return out
 
 
-def _bound_fields(kw: marg.KWay, max_lp_n: int) -> dict[str, float]:
+def _first(kw: marg.KWay, n: int) -> marg.KWay:
+  """The marginals of the first n statements."""
+  return marg.KWay(tuple(t[(slice(0, n),) * t.ndim] for t in kw.tensors))
+
+
+def _bound_fields(kw: marg.KWay, max_lp_n: int, n: int | None = None) -> dict[str, float]:
   lo, hi = bounds.best_bounds(kw)
   out = {"lo": float(lo), "hi": float(hi)}
-  if kw.n <= max_lp_n:
-    out["lp_lo"], out["lp_hi"] = lp.lp_bounds(kw)
+  n = kw.n if n is None else n
+  if n <= max_lp_n:
+    out["lp_lo"], out["lp_hi"] = lp.lp_bounds(_first(kw, n))
   return out
 
 
@@ -64,26 +75,27 @@ def make_statements(cfg, kernel: str, lengthscale: float, n: int, key: jax.Array
 def smooth_rows(cfg, key: jax.Array, progress=None) -> list[dict]:
   """For every (kernel, lengthscale, n, seed): the truth (GHK ± SE), every estimate and its
   error, the closed-form and LP bounds.  progress: optional lprior.progress.Progress."""
-  rows, step = [], 0
+  rows, step, size = [], 0, max(cfg.ns)
   for kernel in cfg.kernels:
     for ell in cfg.lengthscales:
       for n in cfg.ns:
         for seed in range(cfg.num_seeds):
           k = jax.random.fold_in(key, seed)
-          st = make_statements(cfg, kernel, ell, n, k)
+          st = smooth.pad(make_statements(cfg, kernel, ell, n, k), size)  # one shape for all n
           kw = smooth.pairwise(st)
           truth, truth_se = smooth.log_p_all(jax.random.fold_in(k, 1), st, cfg.truth_samples)
           row = dict(kernel=kernel, lengthscale=ell, n=n, seed=seed, truth=float(truth),
                      truth_se=float(truth_se))
-          est = two_way_estimates(kw, cfg.max_exact_n)
+          est = two_way_estimates(kw, cfg.max_exact_n, n)
           for w in cfg.windows:
             if w < n:
-              v, se = smooth.log_p_window(jax.random.fold_in(k, 2 + w), st, w, cfg.window_samples)
+              v, se = smooth.log_p_window(jax.random.fold_in(k, 2 + w), st, w,
+                                          cfg.window_samples, max_w=max(cfg.windows))
               est[f"window{w}"] = float(v)
               row[f"se_window{w}"] = float(se)
           row |= {f"err_{name}": v - row["truth"] for name, v in est.items()}
           row |= {f"est_{name}": v for name, v in est.items()}
-          row |= _bound_fields(kw, cfg.max_lp_n)
+          row |= _bound_fields(kw, cfg.max_lp_n, n)
           rows.append(row)
           step += 1
           if progress is not None:
@@ -115,7 +127,8 @@ def cutoff_rows(rows: list[dict], windows, tol: float) -> list[dict]:
 
 def exchangeable_rows(q: float, ms, orders) -> list[dict]:
   """Exact worst cases when every k-way marginal (k ≤ order) equals that of independent
-  statements with P(A_i) = q: then every estimator built from them says q^m."""
+  statements with P(A_i) = q: then every estimator built from them says q^m.  The minimax error
+  is that of the best possible function of the marginals, the geometric midpoint √(lo·hi)."""
   rows = []
   for order in orders:
     for m in ms:
@@ -123,9 +136,12 @@ def exchangeable_rows(q: float, ms, orders) -> list[dict]:
         continue
       lo, hi = lp.exchangeable_lp_bounds(m, [q ** j for j in range(1, order + 1)])
       est = m * np.log(q)
+      with np.errstate(divide="ignore"):
+        midpoint = 0.5 * np.log(hi * lo)
       rows.append(dict(order=order, m=m, lo=lo, estimate=float(np.exp(est)), hi=hi,
                        worst_log_error=debater.worst_log_error(est, lo, hi),
-                       minimax_log_error=0.5 * (np.log(hi) - np.log(max(lo, 1e-300)))))
+                       minimax_log_error=(debater.worst_log_error(midpoint, lo, hi) if lo > 0
+                                          else float("inf"))))
   return rows
 
 
@@ -137,8 +153,9 @@ def debater_rows(cfg, key: jax.Array, progress=None) -> list[dict]:
     k = jax.random.fold_in(key, m)
     st = make_statements(cfg, cfg.kernel, cfg.lengthscale, m, k)
     kw = smooth.pairwise(st)
-    truth, truth_se = smooth.log_p_all(jax.random.fold_in(k, 1), st, cfg.truth_samples)
-    init = np.asarray(smooth.sample(jax.random.fold_in(k, 2), st, cfg.init_worlds))
+    padded = smooth.pad(st, max(cfg.ms))  # one compiled shape for every m
+    truth, truth_se = smooth.log_p_all(jax.random.fold_in(k, 1), padded, cfg.truth_samples)
+    init = np.asarray(smooth.sample(jax.random.fold_in(k, 2), padded, cfg.init_worlds))[:, :m]
     found = {d: debater.search(jax.random.fold_in(k, 3), kw, direction=d,
                                num_rounds=cfg.num_rounds, init_states=init)
              for d in ("down", "up")}

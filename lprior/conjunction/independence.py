@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from lprior.conjunction.marginals import KWay
 
 
+@jax.jit
 def log_p_independent(kw: KWay) -> jax.Array:
   """log Π_i p_i: exact iff the statements are mutually independent; uses 1-way marginals only."""
   return jnp.sum(jnp.log(kw.p1))

@@ -11,6 +11,8 @@ window probabilities come from GHK with standard errors.
 
 from __future__ import annotations
 
+import functools
+
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -19,6 +21,7 @@ from jax.scipy.special import ndtr, ndtri
 from lprior.conjunction import marginals as marg
 from lprior.conjunction import orthant
 from lprior.conjunction._checks import check_probabilities, check_rank, check_shape
+from lprior.posterior._checks import is_concrete
 
 KERNELS = ("se", "matern12", "matern32", "decoder")
 
@@ -39,6 +42,7 @@ class GaussianStatements:
     return ndtr(-self.thresholds)
 
 
+@functools.partial(jax.jit, static_argnums=(2,))
 def latent_path(start: jax.Array, end: jax.Array, n: int) -> jax.Array:
   """(n, d) equally spaced points on the segment from start (d,) to end (d,), both included."""
   check_rank(start, 1, "start")
@@ -57,8 +61,17 @@ def kernel_corr(z: jax.Array, kind: str, lengthscale: float, *, key: jax.Array |
   width of that box (ℓ sets how sharp each feature is, not the correlation length).
   """
   check_rank(z, 2, "z")
-  if not lengthscale > 0:
+  if is_concrete(lengthscale) and not lengthscale > 0:
     raise ValueError(f"lengthscale must be > 0, got {lengthscale}")
+  if kind not in KERNELS:
+    raise ValueError(f"kind must be one of {KERNELS}, got {kind!r}")
+  if kind == "decoder" and key is None:
+    raise ValueError("kind='decoder' needs a key for the decoder's random weights")
+  return _kernel_corr(z, kind, lengthscale, key, num_features, nugget)
+
+
+@functools.partial(jax.jit, static_argnames=("kind", "num_features"))
+def _kernel_corr(z, kind, lengthscale, key, num_features, nugget):
   r = jnp.sqrt(jnp.sum((z[:, None] - z[None]) ** 2, -1) + 1e-300)
   if kind == "se":
     k = jnp.exp(-0.5 * (r / lengthscale) ** 2)
@@ -67,9 +80,7 @@ def kernel_corr(z: jax.Array, kind: str, lengthscale: float, *, key: jax.Array |
   elif kind == "matern32":
     x = jnp.sqrt(3.0) * r / lengthscale
     k = (1 + x) * jnp.exp(-x)
-  elif kind == "decoder":
-    if key is None:
-      raise ValueError("kind='decoder' needs a key for the decoder's random weights")
+  else:  # decoder
     kw, kc = jax.random.split(key)
     w = jax.random.normal(kw, (z.shape[1], num_features), z.dtype)
     lo, hi = jnp.min(z, 0) - 3 * lengthscale, jnp.max(z, 0) + 3 * lengthscale
@@ -78,8 +89,6 @@ def kernel_corr(z: jax.Array, kind: str, lengthscale: float, *, key: jax.Array |
     k = phi @ phi.T
     d = jnp.sqrt(jnp.diagonal(k))
     k = k / d[:, None] / d[None, :]
-  else:
-    raise ValueError(f"kind must be one of {KERNELS}, got {kind!r}")
   n = z.shape[0]
   k = jnp.where(jnp.eye(n, dtype=bool), 1.0, k)
   return (1 - nugget) * k + nugget * jnp.eye(n, dtype=z.dtype)
@@ -90,14 +99,35 @@ def statements(corr: jax.Array, p: jax.Array) -> GaussianStatements:
   check_rank(corr, 2, "corr")
   check_shape(p, (corr.shape[0],), "p")
   check_probabilities(p, "p")
-  return GaussianStatements(corr, ndtri(1 - p))
+  return GaussianStatements(corr, _thresholds(p))
 
 
+@jax.jit
+def _thresholds(p: jax.Array) -> jax.Array:
+  return ndtri(1 - p)
+
+
+@jax.jit
 def pairwise(st: GaussianStatements) -> marg.KWay:
   """Exact 1- and 2-way marginals: P(A_i ∧ A_j) = P(f_i > t_i, f_j > t_j) (bivariate normal)."""
   t = st.thresholds
   p2 = orthant.bvn_upper(t[:, None], t[None, :], jnp.clip(st.corr, -1 + 1e-12, 1 - 1e-12))
   return marg.KWay((st.p1, jnp.where(jnp.eye(st.n, dtype=bool), st.p1[:, None], p2)))
+
+
+def pad(st: GaussianStatements, size: int) -> GaussianStatements:
+  """The statements plus size − n always-true ones (threshold −∞, independent of the rest).
+
+  They change no conjunction, window term, bound or 2-way estimate (all exact for independent
+  certain events), so statements of every n can share one compiled shape.
+  """
+  if size < st.n:
+    raise ValueError(f"cannot pad {st.n} statements to {size}")
+  extra = size - st.n
+  corr = jnp.pad(st.corr, ((0, extra), (0, extra)))
+  corr = corr + jnp.diag(jnp.concatenate([jnp.zeros((st.n,)), jnp.ones((extra,))])
+                         ).astype(corr.dtype)
+  return GaussianStatements(corr, jnp.pad(st.thresholds, (0, extra), constant_values=-jnp.inf))
 
 
 def log_p_all(key: jax.Array, st: GaussianStatements, num_samples: int = 4096
@@ -106,29 +136,28 @@ def log_p_all(key: jax.Array, st: GaussianStatements, num_samples: int = 4096
   return orthant.ghk_log_prob(key, st.corr, st.thresholds, num_samples)
 
 
-def log_p_window(key: jax.Array, st: GaussianStatements, w: int, num_samples: int = 4096
-                 ) -> tuple[jax.Array, jax.Array]:
+def log_p_window(key: jax.Array, st: GaussianStatements, w: int, num_samples: int = 4096,
+                 max_w: int | None = None) -> tuple[jax.Array, jax.Array]:
   """The w-neighbour estimate (see `window.py`) with GHK window probabilities, and its SE.
 
-  log P(A_1..A_{w+1}) + Σ_{i>w+1} log P(A_i | A_{i−w..i−1}); each conditional is a GHK ratio on
-  its own window with its own random numbers, so the standard errors add in quadrature.
+  Σ_j log P(A_j | A_{j−w..j−1}) = log P(A_1..A_{w+1}) + Σ_{j>w+1} log P(A_j | A_{j−w..j−1}),
+  terms from `orthant.ghk_window_terms` with independent random numbers, so their errors add in
+  quadrature.  max_w (default w): the window size compiled for; every w ≤ max_w reuses it.
   """
-  n = st.n
-  if not 0 <= w < n:
-    raise ValueError(f"w must be in [0, n − 1 = {n - 1}], got {w}")
-  keys = jax.random.split(key, n - w)
-  head = orthant.ghk_log_prob(keys[0], st.corr[:w + 1, :w + 1], st.thresholds[:w + 1],
-                              num_samples)
-
-  def conditional(k, i):
-    c = jax.lax.dynamic_slice(st.corr, (i, i), (w + 1, w + 1))
-    t = jax.lax.dynamic_slice(st.thresholds, (i,), (w + 1,))
-    return orthant.ghk_conditional(k, c, t, num_samples)
-
-  vals, ses = jax.vmap(conditional)(keys[1:], jnp.arange(1, n - w))
-  return head[0] + jnp.sum(vals), jnp.sqrt(head[1] ** 2 + jnp.sum(ses ** 2))
+  max_w = w if max_w is None else max_w
+  if not 0 <= w <= max_w or w >= st.n:
+    raise ValueError(f"w must be in [0, min(max_w, n − 1)], got w = {w}, max_w = {max_w}, "
+                     f"n = {st.n}")
+  return _log_p_window(key, st, jnp.asarray(w), max_w, num_samples)
 
 
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _log_p_window(key, st, w, max_w, num_samples):
+  vals, ses = orthant.ghk_window_terms(key, st.corr, st.thresholds, w, max_w, num_samples)
+  return jnp.sum(vals), jnp.sqrt(jnp.sum(ses ** 2))
+
+
+@functools.partial(jax.jit, static_argnames=("num",))
 def sample(key: jax.Array, st: GaussianStatements, num: int) -> jax.Array:
   """(num, n) bool: truth values of the statements in `num` independent worlds."""
   chol = jnp.linalg.cholesky(st.corr)

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from lprior.conjunction._checks import check_rank
 
 
+@jax.jit
 def max_spanning_tree(w: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Tree maximising Σ_edges w_ij over the complete graph with symmetric weights w (n, n).
 

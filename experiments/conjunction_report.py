@@ -1,0 +1,218 @@
+"""Runs the conjunction experiment (lprior.conjunction.experiment) and reports it: tables
+(printed and table.md), results.json and plots in the workdir."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import jax
+import numpy as np
+
+from experiments.common.report import fmt_mean_se, markdown_table, mean_se, write_json
+from lprior.conjunction import experiment
+from lprior.progress import Progress
+
+ESTIMATORS = ("independence", "maxent", "bethe", "chow_liu")
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+  return "–" if x is None or np.isnan(x) else "∞" if np.isinf(x) else f"{x:.{digits}g}"
+
+
+def _group(rows, *keys):
+  out = {}
+  for r in rows:
+    out.setdefault(tuple(r[k] for k in keys), []).append(r)
+  return out
+
+
+def die_table(rows) -> str:
+  cols = ["family", "truth", *ESTIMATORS, "2-way bounds", "2-way LP", "3-way LP"]
+  return markdown_table([{
+      "family": r["family"], "truth": _fmt(r["truth"]),
+      **{e: _fmt(r[e]) for e in ESTIMATORS},
+      "2-way bounds": f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}]",
+      "2-way LP": f"[{_fmt(r['lp_lo'])}, {_fmt(r['lp_hi'])}]",
+      "3-way LP": f"[{_fmt(r['lp3_lo'])}, {_fmt(r['lp3_hi'])}]"} for r in rows], cols)
+
+
+def smooth_table(rows, windows) -> str:
+  names = [*ESTIMATORS] + [f"window{w}" for w in windows]
+  out = []
+  for (kernel, ell, n), sel in _group(rows, "kernel", "lengthscale", "n").items():
+    row = {"kernel": kernel, "ℓ": ell, "n": n, "log P(all)": fmt_mean_se([r["truth"] for r in sel], 2)}
+    for name in names:
+      errs = [r[f"err_{name}"] for r in sel if f"err_{name}" in r]
+      row[name] = fmt_mean_se(errs, 2) if errs and not np.isnan(errs).any() else "–"
+    lo = [r["lo"] for r in sel]
+    row["log bounds"] = (f"[{'−∞' if min(lo) == 0 else _fmt(np.mean(np.log(lo)))}, "
+                         f"{_fmt(np.mean(np.log([r['hi'] for r in sel])))}]")
+    out.append(row)
+  return markdown_table(out)
+
+
+def cutoff_table(rows, windows) -> str:
+  return markdown_table([{"kernel": r["kernel"], "ℓ": r["lengthscale"], "n": r["n"],
+                          **{f"w={w}": _fmt(r.get(f"err_window{w}", np.nan), 2) for w in windows},
+                          "w*": _fmt(r["w_star"]) if not np.isnan(r["w_star"]) else f"> {max(windows)}"}
+                         for r in rows])
+
+
+def exchangeable_table(rows) -> str:
+  return markdown_table([{"k": r["order"], "m": r["m"], "min P": _fmt(r["lo"]),
+                          "q^m (every estimator)": _fmt(r["estimate"]), "max P": _fmt(r["hi"]),
+                          "worst log error": _fmt(r["worst_log_error"]),
+                          "minimax log error": _fmt(r["minimax_log_error"])} for r in rows])
+
+
+def debater_table(rows) -> str:
+  return markdown_table([{"m": r["m"], "truth": f"{r['truth']:.3f} ± {r['truth_se']:.3f}",
+                          "debater min": _fmt(r["lo"], 4), "debater max": _fmt(r["hi"], 4),
+                          "global": "yes" if r["optimal"] else "no (budget)",
+                          **{f"worst {e}": _fmt(r.get(f"worst_{e}", np.nan), 2)
+                             for e in ESTIMATORS}} for r in rows])
+
+
+def plot_smooth(rows, cfg, path) -> None:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  names = [*ESTIMATORS] + [f"window{w}" for w in cfg.windows]
+  kernels, ells = list(cfg.kernels), list(cfg.lengthscales)
+  fig, axes = plt.subplots(len(kernels), len(ells), figsize=(5 * len(ells), 3.2 * len(kernels)),
+                           squeeze=False, sharex=True)
+  for (i, kernel), (j, ell) in ((a, b) for a in enumerate(kernels) for b in enumerate(ells)):
+    ax = axes[i, j]
+    groups = _group([r for r in rows if r["kernel"] == kernel and r["lengthscale"] == ell], "n")
+    ns = sorted(n for (n,) in groups)
+    for c, name in enumerate(names):
+      pts = [(n, *mean_se([r[f"err_{name}"] for r in groups[(n,)]])) for n in ns
+             if all(f"err_{name}" in r for r in groups[(n,)])]
+      pts = [p for p in pts if np.isfinite(p[1])]
+      if pts:
+        x, m, s = map(np.array, zip(*pts))
+        ax.errorbar(x, m, yerr=np.nan_to_num(2 * s), marker="o", ms=3, lw=1, color=f"C{c}",
+                    label=name, ls="--" if name.startswith("window") else "-")
+    lo = [np.mean([np.log(max(r["lo"], 1e-300)) - r["truth"] for r in groups[(n,)]]) for n in ns]
+    hi = [np.mean([np.log(r["hi"]) - r["truth"] for r in groups[(n,)]]) for n in ns]
+    ax.fill_between(ns, np.maximum(lo, -50), hi, color="0.85", label="closed-form bounds")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("symlog", linthresh=0.05)
+    ax.set_title(f"{kernel}, ℓ = {ell}")
+    ax.set_xlabel("n statements on the path")
+    ax.set_ylabel("error in log P(all) (nats)")
+  axes[0, -1].legend(fontsize=7, loc="lower left")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def plot_cutoff(cut_rows, cfg, path) -> None:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  panels = sorted({(r["kernel"], r["lengthscale"]) for r in cut_rows})
+  fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
+  for ax, (kernel, ell) in zip(axes[0], panels):
+    for c, r in enumerate(r for r in cut_rows if (r["kernel"], r["lengthscale"]) == (kernel, ell)):
+      ws = [w for w in cfg.windows if f"err_window{w}" in r]
+      ax.plot(ws, [abs(r[f"err_window{w}"]) + 1e-4 for w in ws], marker="o", color=f"C{c}",
+              label=f"n = {r['n']}")
+    ax.axhline(cfg.cutoff_tol, color="k", ls=":", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("w (neighbours conditioned on)")
+    ax.set_title(f"{kernel}, ℓ = {ell}")
+  axes[0, 0].set_ylabel("|error| of the w-neighbour estimate (nats)")
+  axes[0, -1].legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def plot_debater(ex_rows, deb_rows, path) -> None:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
+  ax = axes[0]
+  for c, (order,) in enumerate(sorted(_group(ex_rows, "order"))):
+    sel = [r for r in ex_rows if r["order"] == order]
+    m = [r["m"] for r in sel]
+    ax.fill_between(m, [max(r["lo"], 1e-6) for r in sel], [r["hi"] for r in sel], alpha=0.25,
+                    color=f"C{c}", label=f"possible P(all), k = {order}")
+  ax.plot(m, [r["estimate"] for r in sel], "k-", label="q^m (any estimator)")
+  ax.set_yscale("log")
+  ax.set_ylim(1e-6, 1.2)
+  ax.set_xlabel("m statements (P = 0.95 each, k-way marginals as if independent)")
+  ax.set_ylabel("P(all true)")
+  ax.legend(fontsize=7)
+  ax = axes[1]
+  m = [r["m"] for r in deb_rows]
+  ax.fill_between(m, [r["lo"] for r in deb_rows], [r["hi"] for r in deb_rows], color="0.8",
+                  label="debater's range (same 2-way marginals)")
+  ax.errorbar(m, [r["truth"] for r in deb_rows], yerr=[2 * r["truth_se"] for r in deb_rows],
+              color="k", marker="o", ms=3, label="truth")
+  for c, e in enumerate(ESTIMATORS):
+    if all(f"est_{e}" in r for r in deb_rows):
+      ax.plot(m, [r[f"est_{e}"] for r in deb_rows], marker=".", color=f"C{c}", label=e)
+  ax.set_yscale("log")
+  ax.set_xlabel("m smooth statements")
+  ax.set_ylabel("P(all true)")
+  ax.legend(fontsize=7)
+  ax = axes[2]
+  for c, r in enumerate(deb_rows):
+    h = np.array(r["history_lo"], float)
+    ax.plot(np.arange(1, len(h) + 1), h, color=plt.cm.viridis(c / max(len(deb_rows) - 1, 1)),
+            label=f"m = {r['m']}")
+  ax.set_xlabel("debater budget (master LPs)")
+  ax.set_ylabel("lowest P(all) found")
+  ax.legend(fontsize=7, ncol=2)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def run(cfg, workdir: str) -> str:
+  """Run every part of the experiment; write results.json, table.md and plots; return the text."""
+  jax.config.update("jax_enable_x64", True)
+  os.makedirs(workdir, exist_ok=True)
+  key = jax.random.key(cfg.seed)
+  t0 = time.perf_counter()
+  die = experiment.die_rows()
+  s = cfg.smooth
+  total = len(s.kernels) * len(s.lengthscales) * len(s.ns) * s.num_seeds
+  prog = Progress(total, "smooth")
+  smooth_rows = experiment.smooth_rows(s, jax.random.fold_in(key, 1), prog)
+  prog.close()
+  cut = experiment.cutoff_rows(smooth_rows, s.windows, s.cutoff_tol)
+  d = cfg.debater
+  ex = experiment.exchangeable_rows(d.exchangeable_q, d.exchangeable_ms, d.exchangeable_orders)
+  prog = Progress(len(d.ms), "debater")
+  deb = experiment.debater_rows(d, jax.random.fold_in(key, 2), prog)
+  prog.close()
+  seconds = time.perf_counter() - t0
+  sections = [
+      ("Four-sided die: P(A∧B∧C) and what 2-way marginals allow", die_table(die)),
+      ("Smooth latent statements: error of each estimate of log P(all), nats (mean ± SE over "
+       "seeds)", smooth_table(smooth_rows, s.windows)),
+      (f"No neighbour cut-off: mean error of the w-neighbour estimate; w* = smallest w with "
+       f"|error| ≤ {s.cutoff_tol} nats", cutoff_table(cut, s.windows)),
+      (f"Dishonest debater, exchangeable: P(A_i) = {d.exchangeable_q}, every k-way marginal as "
+       "if independent (exact LP)", exchangeable_table(ex)),
+      (f"Dishonest debater, smooth statements ({d.kernel}, ℓ = {d.lengthscale}): range of "
+       "P(all) with the same 2-way marginals; worst |log error| of each estimate",
+       debater_table(deb)),
+  ]
+  text = "\n\n".join(f"### {title}\n\n{table}" for title, table in sections)
+  text += f"\n\npreset {cfg.preset}, {seconds:.0f} s, {jax.device_count()} device(s)\n"
+  with open(os.path.join(workdir, "table.md"), "w") as f:
+    f.write(text)
+  write_json(os.path.join(workdir, "results.json"),
+             dict(config=cfg.to_dict(), seconds=seconds, die=die, smooth=smooth_rows, cutoff=cut,
+                  exchangeable=ex, debater=deb))
+  plot_smooth(smooth_rows, s, os.path.join(workdir, "smooth_errors.png"))
+  plot_cutoff(cut, s, os.path.join(workdir, "window_cutoff.png"))
+  plot_debater(ex, deb, os.path.join(workdir, "debater.png"))
+  return text
