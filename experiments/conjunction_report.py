@@ -74,10 +74,21 @@ def debater_table(rows) -> str:
                              for e in ESTIMATORS}} for r in rows])
 
 
-def plot_smooth(rows, cfg, path) -> None:
+def _pyplot():
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+  return plt
+
+
+def _save(fig, path) -> None:
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  _pyplot().close(fig)
+
+
+def plot_smooth(rows, cfg, path) -> None:
+  plt = _pyplot()
   names = [*ESTIMATORS] + [f"window{w}" for w in cfg.windows]
   kernels, ells = list(cfg.kernels), list(cfg.lengthscales)
   fig, axes = plt.subplots(len(kernels), len(ells), figsize=(5 * len(ells), 3.2 * len(kernels)),
@@ -100,22 +111,21 @@ def plot_smooth(rows, cfg, path) -> None:
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xscale("log", base=2)
     ax.set_yscale("symlog", linthresh=0.05)
+    ax.set_yticks([-10, -1, -0.1, 0, 0.1, 1, 10, 100])
+    ax.set_yticklabels(["−10", "−1", "−0.1", "0", "0.1", "1", "10", "100"])
     ax.set_title(f"{kernel}, ℓ = {ell}")
     ax.set_xlabel("n statements on the path")
     ax.set_ylabel("error in log P(all) (nats)")
   axes[0, -1].legend(fontsize=7, loc="lower left")
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save(fig, path)
 
 
 def plot_cutoff(cut_rows, cfg, path) -> None:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  panels = sorted({(r["kernel"], r["lengthscale"]) for r in cut_rows})
-  fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
-  for ax, (kernel, ell) in zip(axes[0], panels):
+  plt = _pyplot()
+  kernels, ells = list(cfg.kernels), list(cfg.lengthscales)
+  fig, axes = plt.subplots(len(kernels), len(ells), figsize=(4 * len(ells), 3 * len(kernels)),
+                           squeeze=False)
+  for ax, (kernel, ell) in zip(axes.flat, [(k, e) for k in kernels for e in ells]):
     for c, r in enumerate(r for r in cut_rows if (r["kernel"], r["lengthscale"]) == (kernel, ell)):
       ws = [w for w in cfg.windows if f"err_window{w}" in r]
       ax.plot(ws, [abs(r[f"err_window{w}"]) + 1e-4 for w in ws], marker="o", color=f"C{c}",
@@ -124,30 +134,28 @@ def plot_cutoff(cut_rows, cfg, path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("w (neighbours conditioned on)")
     ax.set_title(f"{kernel}, ℓ = {ell}")
-  axes[0, 0].set_ylabel("|error| of the w-neighbour estimate (nats)")
+  for ax in axes[:, 0]:
+    ax.set_ylabel("|error| of w-neighbour est. (nats)")
   axes[0, -1].legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save(fig, path)
 
 
 def plot_debater(ex_rows, deb_rows, path) -> None:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = _pyplot()
   fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
   ax = axes[0]
   for c, (order,) in enumerate(sorted(_group(ex_rows, "order"))):
     sel = [r for r in ex_rows if r["order"] == order]
     m = [r["m"] for r in sel]
-    ax.fill_between(m, [max(r["lo"], 1e-6) for r in sel], [r["hi"] for r in sel], alpha=0.25,
-                    color=f"C{c}", label=f"possible P(all), k = {order}")
+    ax.plot(m, [r["hi"] for r in sel], color=f"C{c}", label=f"max P(all), k = {order}")
+    ax.plot(m, [max(r["lo"], 1e-9) for r in sel], color=f"C{c}", ls="--",
+            label=f"min P(all), k = {order}")
   ax.plot(m, [r["estimate"] for r in sel], "k-", label="q^m (any estimator)")
   ax.set_yscale("log")
   ax.set_ylim(1e-6, 1.2)
   ax.set_xlabel("m statements (P = 0.95 each, k-way marginals as if independent)")
   ax.set_ylabel("P(all true)")
-  ax.legend(fontsize=7)
+  ax.legend(fontsize=6, ncol=2)
   ax = axes[1]
   m = [r["m"] for r in deb_rows]
   ax.fill_between(m, [r["lo"] for r in deb_rows], [r["hi"] for r in deb_rows], color="0.8",
@@ -169,9 +177,7 @@ def plot_debater(ex_rows, deb_rows, path) -> None:
   ax.set_xlabel("debater budget (master LPs)")
   ax.set_ylabel("lowest P(all) found")
   ax.legend(fontsize=7, ncol=2)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save(fig, path)
 
 
 def run(cfg, workdir: str) -> str:

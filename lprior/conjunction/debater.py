@@ -2,20 +2,21 @@
 marginals but makes P(all true) as small (or as large) as it can, so an estimate is most wrong.
 
 This is the linear programme of `lp.py` over the 2^m truth assignments, solved by column
-generation so that it scales past m ≈ 16: a master LP (scipy's HiGHS) over a growing set of
+generation (about 20× faster than the full LP at m = 16): a master LP (scipy's HiGHS) over a growing set of
 assignments ("worlds"), and a pricing step that looks for the world with the most negative
 reduced cost c_x − y·a(x), where a(x) = (1, [S ⊆ x] for |S| ≤ k) and y are the master's duals.
 Pricing is exact for m ≤ 16 (y·a(x) for every x at once is a subset-sum transform) and a
-vectorised best-improvement local search beyond (order 2 only).  Every iterate is a joint that
-matches the shown marginals (to the LP tolerance), so what the search finds is a real worst case;
-with exact pricing, stopping means the global optimum.  The budget is the number of rounds.
+vectorised best-improvement local search beyond (order 2 only; weak: at m = 24–32 it stalls or
+needs more rounds than a small budget gives).  Every iterate that needs no slack is a joint
+matching the shown marginals (to the LP tolerance), so what the search finds is a real worst
+case; with exact pricing, stopping means the global optimum.  The budget is the number of rounds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,10 +26,10 @@ from lprior.conjunction import joint as joint_lib
 from lprior.conjunction import marginals as marg
 
 EXACT_PRICING_MAX_M = 16
-_BIG_M = 1e3  # cost of the artificial slack that keeps the master feasible before it is
+_BIG_M = 1e3  # cost of the slack that keeps the master LP feasible until enough worlds are in
 
 
-@flax.struct.dataclass
+@dataclasses.dataclass(frozen=True)
 class DebaterResult:
   """p_all: the extreme P(all true) found; states (K, m) bool and weights (K,): the joint (its
   support); max_residual: max |its marginals − shown|; num_rounds: master LPs solved; optimal:

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lprior.conjunction._checks import check_num_statements, check_probabilities, check_rank
+from lprior.posterior._checks import is_concrete
 
 MAX_EXACT_N = 24  # 2^24 float64 = 128 MiB
 
@@ -68,7 +69,7 @@ def check_joint(p: jax.Array, name: str = "joint", tol: float = 1e-6) -> int:
   """ValueError unless p (2ⁿ,) is a probability vector; returns n."""
   n = num_statements(p)
   check_probabilities(p, name)
-  if not isinstance(p, jax.core.Tracer) and abs(float(jnp.sum(p)) - 1.0) > tol:
+  if is_concrete(p) and abs(float(jnp.sum(p)) - 1.0) > tol:
     raise ValueError(f"{name} must sum to 1; sums to {float(jnp.sum(p)):.8g}")
   return n
 
