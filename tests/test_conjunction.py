@@ -137,9 +137,6 @@ def test_maxent_matches_marginals_and_has_no_higher_interactions(x64):
   assert entropy(q) > entropy(p) + 1e-6
   ipf = maxent.fit_maxent(kw, method="ipf", tol=1e-9)
   assert abs(float(ipf.log_p_all) - float(fit.log_p_all)) < 1e-7
-  # Given every marginal (order n) the completion is the joint itself.
-  full = maxent.fit_maxent(marg.from_joint(p, N))
-  np.testing.assert_allclose(jnp.exp(full.log_joint), p, atol=1e-9)
 
 
 def test_maxent_on_the_boundary(x64):
@@ -297,7 +294,8 @@ def test_smooth_statements_marginals_and_decay(x64):
   assert abs(float(full) - float(truth)) < 4 * math.hypot(float(full_se), float(truth_se))
   # Padding with certain statements changes no estimate, bound or window term.
   small = smooth.GaussianStatements(st.corr[:3, :3], st.thresholds[:3])
-  kw_small, kw_pad = smooth.pairwise(small), smooth.pairwise(smooth.pad(small, N))
+  kw_small = marg.KWay((kw.p1[:3], kw.p2[:3, :3]))
+  kw_pad = smooth.pairwise(smooth.pad(small, N))
   for f in (independence.log_p_independent, bethe.log_p_bethe, bethe.log_p_chow_liu):
     assert abs(float(f(kw_pad)) - float(f(kw_small))) < 1e-10
   assert np.allclose(bounds.best_bounds(kw_pad), bounds.best_bounds(kw_small), atol=1e-12)
@@ -328,7 +326,7 @@ def test_no_neighbour_cutoff_on_rough_latent_paths(x64):
 
 def test_debater_reaches_the_lp_optimum_with_a_real_joint(x64):
   m = N
-  z = smooth.latent_path(jnp.zeros(1), jnp.ones(1), m)
+  z = smooth.latent_path(jnp.zeros(2), jnp.array([1.0, 0.0]), m)
   st = smooth.statements(smooth.kernel_corr(z, "se", 0.3), jnp.linspace(0.8, 0.95, m))
   kw = smooth.pairwise(st)
   lo, hi = lp.lp_bounds(kw)
@@ -377,3 +375,17 @@ def test_launcher_smoke(tmp_path, x64):
   for r in res["debater"]:
     assert r["optimal"] and r["lo"] <= r["truth"] + 4 * r["truth_se"]
     assert r["truth"] - 4 * r["truth_se"] <= r["hi"]
+
+
+@pytest.mark.slow  # the smoke preset itself, through the command line (~40 s on 2 cores)
+def test_launcher_cli_smoke_preset(tmp_path):
+  import subprocess
+  import sys
+
+  out = subprocess.run([sys.executable, "-m", "experiments.conjunction",
+                        "--config=experiments/configs/conjunction.py:smoke",
+                        f"--workdir={tmp_path}"], capture_output=True, text=True, check=True,
+                       cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+  assert "Dishonest debater" in out.stdout
+  res = json.loads((tmp_path / "results.json").read_text())
+  assert res["config"]["preset"] == "smoke" and len(res["smooth"]) == 12

@@ -77,18 +77,18 @@ def _local_search(x0, y1, y2, *, num_flips: int):
   return x, x @ y1 + 0.5 * jnp.einsum("si,ij,sj->s", x, y2, x)
 
 
-def _starts(key, support: np.ndarray, p1: np.ndarray, num: int) -> np.ndarray:
+def _starts(rng: np.random.Generator, support: np.ndarray, p1: np.ndarray, num: int
+            ) -> np.ndarray:
   """(num, m) local-search starts: half Bernoulli(p_i) draws, half the current support with
   each bit flipped w.p. 1/m (the extreme worlds found so far have good neighbours)."""
-  k1, k2, k3 = jax.random.split(key, 3)
   m = p1.shape[0]
-  fresh = np.asarray(jax.random.uniform(k1, (num - num // 2, m)) < p1)
-  base = support[np.asarray(jax.random.randint(k2, (num // 2,), 0, support.shape[0]))]
-  return np.concatenate([fresh, base ^ np.asarray(jax.random.uniform(k3, base.shape) < 1 / m)])
+  fresh = rng.uniform(size=(num - num // 2, m)) < p1
+  base = support[rng.integers(0, support.shape[0], num // 2)]
+  return np.concatenate([fresh, base ^ (rng.uniform(size=base.shape) < 1 / m)])
 
 
-def _price(key, y, shown: marg.KWay, sign: float, num: int, support: np.ndarray
-           ) -> tuple[np.ndarray, bool]:
+def _price(rng: np.random.Generator, y, shown: marg.KWay, sign: float, num: int,
+           support: np.ndarray) -> tuple[np.ndarray, bool]:
   """(new worlds (≤ num, m) with negative reduced cost, whether the pricing was exact)."""
   m = shown.n
   if m <= EXACT_PRICING_MAX_M:
@@ -100,7 +100,7 @@ def _price(key, y, shown: marg.KWay, sign: float, num: int, support: np.ndarray
     raise ValueError(f"pricing for m > {EXACT_PRICING_MAX_M} handles 2-way marginals only")
   y2 = np.zeros((m, m))
   y2[np.triu_indices(m, 1)] = y[1 + m:]
-  x0 = _starts(key, support, np.asarray(shown.p1), 16 * num).astype(np.float64)
+  x0 = _starts(rng, support, np.asarray(shown.p1), 16 * num).astype(np.float64)
   x, q = _local_search(jnp.asarray(x0), jnp.asarray(y[1:1 + m]), jnp.asarray(y2 + y2.T),
                        num_flips=2 * m)
   x, rc = np.asarray(x).astype(bool), -y[0] - np.asarray(q)
@@ -144,9 +144,9 @@ def search(key: jax.Array, shown: marg.KWay, *, direction: str = "down", num_rou
   marg.check_kway(shown)
   m, sign = shown.n, 1.0 if direction == "down" else -1.0
   shown_vec = np.concatenate([[1.0], np.asarray(marg.distinct_values(shown), np.float64)])
-  key, k0 = jax.random.split(key)
+  rng = np.random.default_rng(np.asarray(jax.random.key_data(key)))  # host-side draws only
   if init_states is None:
-    init_states = np.asarray(jax.random.uniform(k0, (64, m)) < np.asarray(shown.p1))
+    init_states = rng.uniform(size=(64, m)) < np.asarray(shown.p1)
   states = np.unique(np.concatenate([np.asarray(init_states, bool), np.ones((1, m), bool),
                                      np.zeros((1, m), bool)]), axis=0)
   optimal, history = False, []
@@ -155,8 +155,7 @@ def search(key: jax.Array, shown: marg.KWay, *, direction: str = "down", num_rou
     history.append(np.sum(lam[states.all(axis=1)]) if residual <= tol else np.nan)
     if rounds == num_rounds:
       break
-    new, exact = _price(jax.random.fold_in(key, rounds), y, shown, sign, columns_per_round,
-                        states[lam > 0])
+    new, exact = _price(rng, y, shown, sign, columns_per_round, states[lam > 0])
     new = new[~(new[:, None, :] == states[None]).all(-1).any(1)] if len(new) else new
     if len(new) == 0:
       optimal = exact

@@ -84,6 +84,11 @@ def product_joint(p1: jax.Array) -> jax.Array:
   """The joint of independent statements with P(A_i) = p1[i]: Π_i p_i^{x_i}(1 − p_i)^{1−x_i}."""
   check_rank(p1, 1, "p1")
   check_probabilities(p1, "p1")
+  return _product_joint(p1)
+
+
+@jax.jit
+def _product_joint(p1: jax.Array) -> jax.Array:
   bits = jnp.asarray(state_bits(p1.shape[0]), p1.dtype)
   return jnp.prod(bits * p1 + (1 - bits) * (1 - p1), axis=1)
 

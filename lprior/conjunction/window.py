@@ -9,6 +9,8 @@ rest given w neighbours" is exactly the assumption under which this is exact.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,6 +40,14 @@ def log_p_window(kw: KWay, w: int) -> jax.Array:
   """The w-neighbour estimate from exact window marginals (0 ≤ w ≤ min(order, n) − 1)."""
   if not 0 <= w < kw.n:
     raise ValueError(f"w must be in [0, n − 1 = {kw.n - 1}], got {w}")
+  if w + 1 > kw.order:
+    raise ValueError(f"windows of {w + 1} statements need marginals of order >= {w + 1}; "
+                     f"these have order {kw.order}")
+  return _log_p_window(kw, w)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _log_p_window(kw: KWay, w: int) -> jax.Array:
   cliques = window_logprobs(kw, w + 1)
   seps = window_logprobs(kw, w)[1:-1] if w > 0 else jnp.zeros((kw.n - 1,), kw.p1.dtype)
   return chain_log_p(cliques, seps)
