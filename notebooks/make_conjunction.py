@@ -58,6 +58,8 @@ CELLS = [
 
 def main() -> None:
   path = pathlib.Path(__file__).with_name("conjunction.ipynb")
+  for i, cell in enumerate(CELLS):
+    cell.id = f"cell-{i}"  # stable ids: regenerating gives the same file
   nb = new_notebook(cells=CELLS, metadata={"kernelspec": {"name": "python3",
                                                           "display_name": "Python 3"}})
   nbformat.write(nb, path)
