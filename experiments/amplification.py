@@ -20,6 +20,8 @@ _WORKDIR = flags.DEFINE_string("workdir", "results/amplification", "where result
 
 def run(config, workdir: str) -> str:
   """The whole experiment; returns the printed tables."""
+  import matplotlib
+  matplotlib.use("Agg")
   from experiments.amplification_report import write_report
   from lprior.amplification import experiment
   from lprior.metrics_writer import MetricsWriter
@@ -28,13 +30,14 @@ def run(config, workdir: str) -> str:
   writer = MetricsWriter(workdir)
 
   def on_eval(task, method):
-    bar = Progress(config.num_steps, f"{task}/{method}")
+    steps, tag = experiment.num_steps(config, task), f"{task.name}/{method}"
+    bar = Progress(steps, tag)
 
     def callback(step, row):
       acc, calls = float(row["accuracy"].mean()), float(row["calls"].mean())
-      writer.write(step, {f"{task}/{method}/accuracy": acc, f"{task}/{method}/calls": calls})
+      writer.write(step, {f"{tag}/accuracy": acc, f"{tag}/calls": calls})
       bar.update(step, acc=acc, calls=calls)
-      if step >= config.num_steps:
+      if step >= steps:
         bar.close()
 
     return callback

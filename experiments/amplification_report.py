@@ -6,13 +6,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from experiments.common.report import fmt_mean_se, markdown_table, write_json  # noqa: E402
+from experiments.common.report import fmt_mean_se, markdown_table, write_json
 
 STYLE = {"adversary": "C3", "random": "C0", "always": "C2", "supervised": "k", "coin": "C1",
          "iterate": "C4"}
@@ -26,6 +23,21 @@ def _at_calls(calls: np.ndarray, acc: np.ndarray, budget: float) -> float:
 def _first_reach(calls: np.ndarray, acc: np.ndarray, target: float) -> float:
   hit = np.nonzero(acc >= target)[0]
   return float(calls[hit[0]]) if hit.size else float("nan")
+
+
+def _nanmean_over_evals(x: np.ndarray) -> np.ndarray:
+  """Per seed, the mean over the evaluations where x is defined (nan where it never is)."""
+  x = np.asarray(x, float)[1:]
+  n = np.sum(~np.isnan(x), 0)
+  return np.where(n > 0, np.nansum(x, 0) / np.maximum(n, 1), np.nan)
+
+
+def _lift(h: Mapping[str, np.ndarray]) -> np.ndarray:
+  """Per seed, over training: (share of recursed-on subquestions that M answers wrongly) /
+  (share among all subquestions of asked questions); 1 is what a blind choice gets."""
+  rec = np.nansum(np.asarray(h["recursed_on_error"], float)[1:], 0)
+  base = np.nansum(np.asarray(h["subq_error"], float)[1:], 0)
+  return np.where(base > 0, rec / np.maximum(base, 1e-12), np.nan)
 
 
 def _fmt(values, digits=3) -> str:
@@ -46,9 +58,10 @@ def budget_of(histories: Mapping[str, Mapping[str, np.ndarray]]) -> float:
 
 
 def accuracy_rows(results, target: float) -> list[dict]:
-  """One row per (task, method): final accuracy, calls, accuracy at the task's common budget of
-  human calls (`budget_of`; — where a method stopped short of it), calls to first reach `target`
-  accuracy, and how often Adv points at M's error (mean ± SE over seeds)."""
+  """One row per (task, method), mean ± SE over seeds: final accuracy, calls, accuracy at the
+  task's common budget of human calls (`budget_of`; — where a method stopped short of it),
+  calls to first reach `target` accuracy, how often Adv points at M's error on held-out
+  questions, and the recursion lift (`_lift`)."""
   rows = []
   for task, histories in results["tasks"].items():
     budget = budget_of(histories)
@@ -64,7 +77,9 @@ def accuracy_rows(results, target: float) -> list[dict]:
           "acc @ budget": _fmt([_at_calls(calls[:, s], acc[:, s], budget) for s in seeds]),
           f"calls to acc {target:g}": _fmt([_first_reach(calls[:, s], acc[:, s], target)
                                              for s in seeds], 0),
-          "Adv picks M's error": _fmt(h["adv_pick"][-1], 2) if method != "supervised" else "—",
+          "Adv picks M's error": _fmt(_nanmean_over_evals(h["adv_pick"]), 2)
+                                 if method != "supervised" else "—",
+          "recursion lift": _fmt(_lift(h), 2) if "recursed_on_error" in h else "—",
       })
   return rows
 
@@ -82,30 +97,40 @@ def growth_fit(size: np.ndarray, cost: np.ndarray) -> dict[str, float]:
 
 
 def transparency_rows(results) -> list[dict]:
-  """One row per adversary: unfoldings at the largest trees, and the two growth fits."""
-  tr = results["transparency"]
-  size = np.asarray(tr["size"])
-  big = size >= size.max() * 0.75
+  """Per task and adversary: unfoldings at the largest trees, and the two growth fits (each
+  fitted per seed over all trees; mean ± SE over seeds)."""
   rows = []
-  for name in ("oracle", "critic", "random"):
-    if name not in tr:
-      continue
-    cost = np.asarray(tr[name], float)
-    fits = [growth_fit(size[s], cost[s]) for s in range(size.shape[0])]
-    rows.append({
-        "adversary": name,
-        f"unfoldings (trees ≥ {int(size.max() * 0.75)} nodes)": fmt_mean_se(
-            [cost[s][big[s]].mean() for s in range(size.shape[0])], 2),
-        "mean tree size there": f"{size[big].mean():.1f}",
-        "slope per doubling (log fit)": fmt_mean_se([f["log_slope"] for f in fits], 2),
-        "R² log fit": fmt_mean_se([f["log_r2"] for f in fits], 2),
-        "slope per node (linear fit)": fmt_mean_se([f["lin_slope"] for f in fits], 3),
-        "R² linear fit": fmt_mean_se([f["lin_r2"] for f in fits], 2),
-    })
+  for task, tr in results["transparency"].items():
+    size = np.asarray(tr["size"])
+    big = size >= size.max() * 0.75
+    for name in ("oracle", "critic", "random"):
+      if name not in tr:
+        continue
+      cost = np.asarray(tr[name], float)
+      seeds = range(size.shape[0])
+      fits = [growth_fit(size[s], cost[s]) for s in seeds]
+      rows.append({
+          "task": task, "adversary": name,
+          "largest trees (nodes)": f"{size[big].mean():.1f}",
+          "unfoldings there": fmt_mean_se([cost[s][big[s]].mean() for s in seeds], 2),
+          "per doubling (log fit)": fmt_mean_se([f["log_slope"] for f in fits], 2),
+          "R² log": fmt_mean_se([f["log_r2"] for f in fits], 2),
+          "per node (linear fit)": fmt_mean_se([f["lin_slope"] for f in fits], 3),
+          "R² linear": fmt_mean_se([f["lin_r2"] for f in fits], 2),
+      })
   return rows
 
 
-def plot_accuracy(results, path: str) -> None:
+def _finish(fig, path: str | None):
+  fig.tight_layout()
+  if path is not None:
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+  return fig
+
+
+def plot_accuracy(results, path: str | None = None):
+  """M's accuracy against cumulative human calls, one panel per task (mean ± SE band)."""
   tasks = list(results["tasks"])
   fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
   for ax, task in zip(axes[0], tasks):
@@ -123,33 +148,32 @@ def plot_accuracy(results, path: str) -> None:
     ax.set_title(task)
     ax.grid(alpha=0.3)
   axes[0][0].legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  return _finish(fig, path)
 
 
-def plot_transparency(results, path: str) -> None:
-  tr = results["transparency"]
-  size = np.asarray(tr["size"])
-  fig, ax = plt.subplots(figsize=(5.5, 4))
-  sizes = np.unique(size)
-  for name, color in (("oracle", "C2"), ("critic", "C3"), ("random", "C0")):
-    if name not in tr:
-      continue
-    cost = np.asarray(tr[name], float)
-    per_seed = np.array([[cost[s][size[s] == v].mean() if np.any(size[s] == v) else np.nan
-                          for v in sizes] for s in range(size.shape[0])])
-    m = np.nanmean(per_seed, 0)
-    ax.plot(sizes, m, "o-", ms=3, color=color, label=name)
-  ax.plot(sizes, np.log2(sizes + 1), "k:", lw=1, label="log2(n + 1)")
-  ax.set_xlabel("tree size n (nodes)")
-  ax.set_ylabel("unfoldings to find the planted error")
-  ax.set_title(f"planted-error search, {results['transparency_task']}")
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+def plot_transparency(results, path: str | None = None):
+  """Unfoldings to find the planted error against tree size, by adversary (mean over seeds),
+  one panel per task."""
+  names = list(results["transparency"])
+  fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
+  for ax, task in zip(axes[0], names):
+    tr = results["transparency"][task]
+    size = np.asarray(tr["size"])
+    sizes = np.unique(size)
+    for name, color in (("oracle", "C2"), ("critic", "C3"), ("random", "C0")):
+      if name not in tr:
+        continue
+      cost = np.asarray(tr[name], float)
+      per_seed = np.array([[cost[s][size[s] == v].mean() if np.any(size[s] == v) else np.nan
+                            for v in sizes] for s in range(size.shape[0])])
+      ax.plot(sizes, np.nanmean(per_seed, 0), "o-", ms=3, color=color, label=name)
+    ax.plot(sizes, np.log2(sizes + 1), "k:", lw=1, label="log2(n + 1)")
+    ax.set_xlabel("tree size n (nodes)")
+    ax.set_ylabel("unfoldings to find the planted error")
+    ax.set_title(f"planted-error search, {task}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+  return _finish(fig, path)
 
 
 def write_report(results, config, workdir: str) -> str:
@@ -158,8 +182,8 @@ def write_report(results, config, workdir: str) -> str:
   acc = markdown_table(accuracy_rows(results, config.target_accuracy))
   tra = markdown_table(transparency_rows(results))
   text = (f"## Accuracy against human calls ({config.num_seeds} seeds, mean ± SE)\n\n{acc}\n\n"
-          f"## Planted-error search, {results['transparency_task']} "
-          f"({config.num_seeds} seeds × {config.transparency.num_trees} trees)\n\n{tra}\n")
+          f"## Planted-error search ({config.num_seeds} seeds × "
+          f"{config.transparency.num_trees} trees)\n\n{tra}\n")
   with open(os.path.join(workdir, "table.md"), "w") as f:
     f.write(text)
   write_json(os.path.join(workdir, "results.json"),

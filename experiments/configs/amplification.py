@@ -24,13 +24,14 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.sum = ml_collections.ConfigDict(dict(m=3, log2_len=3))      # Σ of 8 numbers mod 3
   c.perm = ml_collections.ConfigDict(dict(n=4, max_power=8))    # p**k, p ∈ S_4, k ≤ 8
   c.methods = ",".join(METHODS)
-  c.num_steps = 1000
+  c.num_steps = ml_collections.ConfigDict(dict(sum=2000, perm=400))  # per task kind
   c.eval_every = 100
   c.batch_size = 32          # root questions per step
   c.num_eval = 1000          # held-out questions (fresh, of the training distribution)
-  c.learning_rate = 1e-3
-  c.hidden = (128, 128)      # M and the imitators
-  c.critic_hidden = (64, 64) # Adv and the imitators' adversaries
+  c.learning_rate = 3e-3
+  c.hidden = (128, 128)      # M
+  c.critic_hidden = (64, 64) # Adv
+  c.imitator_hidden = (64,)  # the decompose and combine imitators and their adversaries
   c.temperature = 0.5        # Boltzmann temperature of every Gumbel choice (nats)
   c.alpha = -0.3             # iteration's confidence threshold on Adv's score (log-prob)
   c.iterate_warmup = 0.5     # iterate: fraction of steps of plain amplification first
@@ -39,28 +40,31 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.target_accuracy = 0.8    # the table reports human calls to first reach this accuracy
 
   c.transparency = ml_collections.ConfigDict()
-  c.transparency.task = "perm"
+  c.transparency.tasks = "perm,sum"
   c.transparency.sum = ml_collections.ConfigDict(dict(m=3, log2_len=5))
   c.transparency.perm = ml_collections.ConfigDict(dict(n=4, max_power=32))
   c.transparency.num_trees = 400     # per seed
-  c.transparency.critic_steps = 3000
+  c.transparency.critic_steps = 2000
   c.transparency.critic_batch = 128
   c.transparency.critic_hidden = (256, 256)
   c.transparency.at = "leaf"         # where the error is planted: 'leaf' or 'any'
 
   preset = preset or "default"
   if preset == "smoke":
-    c.num_seeds, c.num_steps, c.eval_every, c.batch_size, c.num_eval = 2, 40, 20, 16, 200
-    c.hidden, c.critic_hidden = (32,), (16,)
+    c.num_seeds, c.eval_every, c.batch_size, c.num_eval = 2, 20, 16, 200
+    c.num_steps.sum = c.num_steps.perm = 40
+    c.hidden, c.critic_hidden, c.imitator_hidden = (32,), (16,), (16,)
     c.fast_compile = True
     c.tasks = "sum"
     c.sum.log2_len = 2
+    c.transparency.tasks = "perm"
     c.transparency.perm.max_power = 8
     c.transparency.num_trees, c.transparency.critic_steps = 100, 50
     c.transparency.critic_hidden = (32,)
   elif preset == "full":
-    c.num_seeds, c.num_steps, c.eval_every, c.batch_size = 5, 6000, 300, 64
-    c.hidden, c.critic_hidden = (256, 256), (128, 128)
+    c.num_seeds, c.eval_every, c.batch_size = 5, 250, 64
+    c.num_steps.sum = c.num_steps.perm = 6000
+    c.hidden, c.critic_hidden, c.imitator_hidden = (256, 256), (128, 128), (128, 128)
     c.sum.log2_len, c.perm.n, c.perm.max_power = 3, 5, 16
     c.transparency.perm.max_power = 64
     c.transparency.critic_steps = 20000

@@ -11,9 +11,9 @@ question is either recursed on (asked in turn) or answered by M.  Which ones is 
   none       neither (distillation's one-level M-consulting tree)
 
 `stop_if_confident` (iteration) keeps a chosen subquestion with M's answer when Adv is
-confident about it (S_i + T·g > α + T·g′).  A tree lives in the fixed complete binary tree of
-depth `task.depth`, nodes in heap order (children of j are 2j+1, 2j+2), so everything is
-vmap-able; the Python loops below run over tree levels (static), not over examples.
+confident about it (S_i + T·g ≥ α + T·g′).  A tree lives in the fixed complete binary tree of
+depth `task.depth`, nodes in heap order (children of j are 2j+1, 2j+2; see `heap`), and is
+computed by sweeps of local rules over all slots at once, so everything is jit/vmap-able.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from lprior.amplification import human, models
-from lprior.amplification.heap import children_questions, heap, reached, root_only
+from lprior.amplification.heap import children_questions, heap, question_tree, reached, settle
 from lprior.amplification.human import Calls
 from lprior.amplification.models import Fns
 from lprior.amplification.tasks import Task
@@ -129,18 +129,23 @@ def _select(use: jax.Array, a, b):
 
 
 def amplify(key: jax.Array, task: Task, fns: Fns, params: dict[str, PyTree], root: jax.Array,
-            policy: Policy, alpha: jax.Array | float = 0.0) -> Tree:
+            policy: Policy, alpha: jax.Array | float = 0.0, max_depth: int | None = None) -> Tree:
   """Amplify one root question (question_len,) into a Tree (see the module docstring).
 
-  Each pass below applies a local rule to every slot at once and is iterated depth + 1 times,
-  which reaches its fixed point (parents before children going down, children before parents
-  going up); so each model has one call site, whatever the depth.  H′'s reply at a slot does not
-  depend on whether the slot is asked (only the call count does), which lets the question tree
-  be built before the expansion is decided.
+  max_depth (static) truncates the slots to that depth (whose nodes are then never asked
+  about deeper): e.g. 1 for distillation's one-level trees.
+
+  Each pass below applies a local rule to every slot at once until nothing changes (parents
+  settle before children going down, children before parents going up), starting from the
+  human's tree; so each model has one call site whatever the depth, and once the imitators agree
+  with the human one sweep suffices.  H′'s reply at a slot does not depend on whether the slot is
+  asked (only the call count does), which lets the question tree be built before the expansion
+  is decided.
   """
   chex.assert_shape(root, (task.question_len,))
   models.check_params(fns, params)
-  depth, la = task.depth, task.answer_len
+  depth = task.depth if max_depth is None else min(task.depth, max_depth)
+  la = task.answer_len
   h = heap(depth)
   n = h.level.size
   is_root = jnp.arange(n) == 0
@@ -160,22 +165,25 @@ def amplify(key: jax.Array, task: Task, fns: Fns, params: dict[str, PyTree], roo
       reply = _select(use, human.decode_reply(task, models.decode(d_logits)), reply)
     return reply, reply.is_answer | last, use
 
-  def down(_, carry):  # one top-down sweep; the last of depth + 1 sweeps replies to final slots
-    q, _ = carry
-    out = reply_of(q)
-    return children_questions(h, root, out[0]), out
+  q = question_tree(task, root, h)[0]  # the human's tree: final unless an imitator differs
+  replied = reply_of(q)
+  if fns.imitate:
+    def redo(state):  # rebuild the slots from H′'s replies, and reply again
+      q2 = children_questions(h, root, state[1][0])
+      out = reply_of(q2)
+      return (q2, out), jnp.any(children_questions(h, root, out[0]) != q2)
 
-  q0 = root_only(root, n)
-  blank = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(reply_of, q0))
-  q, (reply, is_answer, use_dec) = jax.lax.fori_loop(0, depth + 1, down, (q0, blank))
+    q, replied = settle(redo, (q, replied),
+                        jnp.any(children_questions(h, root, replied[0]) != q), depth)
+  reply, is_answer, use_dec = replied
 
   m_logits = fns.m(params["m"], q)
   m_answer = models.decode(m_logits)
   score = fns.adv(params["adv"], (q, jax.nn.softmax(m_logits)))
   chosen = _recursion_mask(choice_noise, policy, score[1:].reshape(-1, 2), alpha).reshape(-1)
-  chosen = jnp.concatenate([jnp.ones((1,), bool), chosen])
   confident = ~_coin(stop_noise, score, alpha, policy.temperature)
-  chosen = chosen & ~(policy.stop_if_confident & confident)
+  chosen = jnp.concatenate([jnp.ones((1,), bool),  # the root is always asked
+                            (chosen & ~(policy.stop_if_confident & confident[1:]))])
   expanded = reached(h, is_answer, chosen)
   valid = is_root | expanded[h.parent] & ~is_answer[h.parent]
   own = reply.answer
@@ -191,14 +199,23 @@ def amplify(key: jax.Array, task: Task, fns: Fns, params: dict[str, PyTree], roo
     use = _use_model(comb_noise, policy, c_score, alpha)
     return comb_in, h_comb, jnp.where(use[:, None], models.decode(c_logits), h_comb), use
 
-  def up(_, carry):  # one bottom-up sweep; after depth + 1, the children's answers are final
-    answers, _ = carry
-    out = combined_of(answers)
-    new = jnp.where(expanded[:, None], jnp.where(is_answer[:, None], own, out[2]), m_answer)
-    return new, out
+  def up(answers, combined):
+    return jnp.where(expanded[:, None], jnp.where(is_answer[:, None], own, combined), m_answer)
 
-  blank = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(combined_of, m_answer))
-  answers, (comb_in, h_comb, _, use_comb) = jax.lax.fori_loop(0, depth + 1, up, (m_answer, blank))
+  # The human-combined tree first (cheap), then H′'s combinations until nothing changes.
+  answers = jax.lax.fori_loop(
+      0, depth + 1, lambda _, a: up(a, task.combine(q, a[h.child[:, 0]], a[h.child[:, 1]])),
+      m_answer)
+  combined = combined_of(answers)
+  if fns.imitate:
+    def recombine(state):
+      a2 = up(state[0], state[1][2])
+      out = combined_of(a2)
+      return (a2, out), jnp.any(up(a2, out[2]) != a2)
+
+    answers, combined = settle(recombine, (answers, combined),
+                               jnp.any(up(answers, combined[2]) != answers), depth + 1)
+  comb_in, h_comb, _, use_comb = combined
   internal = expanded & ~is_answer
   asked_human, combined_human = expanded & ~use_dec, internal & ~use_comb
   h_reply, calls = human.ask(task, q, human.no_calls(), where=asked_human)
@@ -214,8 +231,10 @@ def amplify(key: jax.Array, task: Task, fns: Fns, params: dict[str, PyTree], roo
 
 
 def amplify_batch(key: jax.Array, task: Task, fns: Fns, params: dict[str, PyTree],
-                  roots: jax.Array, policy: Policy, alpha: jax.Array | float = 0.0) -> Tree:
+                  roots: jax.Array, policy: Policy, alpha: jax.Array | float = 0.0,
+                  max_depth: int | None = None) -> Tree:
   """`amplify` over roots (B, question_len); the Tree gains a leading B axis (calls per root)."""
   chex.assert_rank(roots, 2)
   keys = jax.random.split(key, roots.shape[0])
-  return jax.vmap(lambda k, r: amplify(k, task, fns, params, r, policy, alpha))(keys, roots)
+  return jax.vmap(lambda k, r: amplify(k, task, fns, params, r, policy, alpha, max_depth))(
+      keys, roots)

@@ -23,4 +23,4 @@ def distill(key: jax.Array, task: Task, fns: Fns, params: dict[str, PyTree],
   if not fns.imitate:
     raise ValueError("distillation needs the decompose and combine imitators (imitate=True): "
                      "with the human in their place every distilled question costs human calls")
-  return amplify_batch(key, task, fns, params, questions, _POLICY)
+  return amplify_batch(key, task, fns, params, questions, _POLICY, max_depth=1)

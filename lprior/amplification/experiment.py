@@ -11,9 +11,9 @@ import jax
 import numpy as np
 
 from lprior.amplification import iterate, transparency
-from lprior.amplification.tasks import Task, make_task
+from lprior.amplification.tasks import TASKS, Task, make_task
 
-OnEval = Callable[[int, Mapping[str, np.ndarray]], Any]
+OnEval = Callable[[int, Mapping[str, np.ndarray]], Any]  # (step, {name: (num_seeds,)})
 
 
 def _check(config) -> None:
@@ -31,6 +31,11 @@ def seed_keys(config, stream: int) -> jax.Array:
   return jax.random.split(root, config.num_seeds)
 
 
+def num_steps(config, task: Task) -> int:
+  """Training steps for a task (config.num_steps is {task kind: steps})."""
+  return int(config.num_steps[task.kind])
+
+
 def methods(config) -> dict[str, iterate.Method]:
   return iterate.standard_methods(alpha=config.alpha, temperature=config.temperature,
                                   coin_alpha=(config.coin_alpha_start, config.coin_alpha_end),
@@ -43,7 +48,7 @@ def train_methods(config, task: Task, stream: int,
   """{method: history} (arrays (num_evals, num_seeds)) for the methods in config.methods."""
   _check(config)
   keys = seed_keys(config, stream)
-  eval_q = task.sample(jax.random.fold_in(keys[0], 10 ** 6), config.num_eval)
+  eval_q = task.sample(iterate.fold_keys(keys, 10 ** 6)[0], config.num_eval)
   trainers: dict[bool, iterate.Trainer] = {}
   out = {}
   for name in config.methods.split(","):
@@ -52,40 +57,56 @@ def train_methods(config, task: Task, stream: int,
       trainers[method.imitate] = iterate.Trainer(
           task, imitate=method.imitate, batch_size=config.batch_size,
           learning_rate=config.learning_rate, hidden=tuple(config.hidden),
-          critic_hidden=tuple(config.critic_hidden), fast_compile=config.fast_compile)
-    out[name] = trainers[method.imitate].run(keys, method, config.num_steps, config.eval_every,
-                                             eval_q, on_eval(name))
+          critic_hidden=tuple(config.critic_hidden),
+          imitator_hidden=tuple(config.imitator_hidden), fast_compile=config.fast_compile)
+    out[name] = trainers[method.imitate].run(keys, method, num_steps(config, task),
+                                             config.eval_every, eval_q, on_eval(name))
   return out
 
 
-def transparency_costs(config, stream: int) -> dict[str, np.ndarray]:
-  """One critic per seed, then planted errors and unfoldings: arrays (num_seeds, num_trees) and
-  'critic_loss' (num_seeds,) (the last 100 steps' mean)."""
+def transparency_costs(config, kind: str, stream: int) -> dict[str, np.ndarray]:
+  """On the transparency task of this kind: one critic per seed, then planted errors and
+  unfoldings: arrays (num_seeds, num_trees) and 'critic_loss' (num_seeds,) (the mean of the
+  last 100 steps)."""
   tc = config.transparency
-  task = make_task(tc.task, **tc[tc.task].to_dict())
+  task = make_task(kind, **tc[kind].to_dict())
   keys = seed_keys(config, stream)
+  opts = iterate.FAST_COMPILE if config.fast_compile else None
+  k_critic, k_search = iterate.fold_keys(keys, 0), iterate.fold_keys(keys, 1)
   critic, params, losses = transparency.train_critic(
-      jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys), task, steps=tc.critic_steps,
-      batch_size=tc.critic_batch, hidden=tuple(tc.critic_hidden),
-      learning_rate=config.learning_rate)
+      k_critic, task, steps=tc.critic_steps, batch_size=tc.critic_batch,
+      hidden=tuple(tc.critic_hidden), learning_rate=config.learning_rate, compiler_options=opts)
   search = jax.jit(jax.vmap(lambda k, p: transparency.search_costs(
-      k, task, critic, p, tc.num_trees, at=tc.at)))
-  costs = jax.device_get(search(jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys), params))
+      k, task, critic, p, tc.num_trees, at=tc.at)), compiler_options=opts)
+  costs = jax.device_get(search(k_search, params))
   return dict(costs, critic_loss=np.asarray(losses)[:, -100:].mean(1))
 
 
-def run(config, on_eval: Callable[[str, str], OnEval | None] = lambda task, method: None
+def _kinds(names: str) -> list[str]:
+  kinds = [k for k in names.split(",") if k]
+  for k in kinds:
+    if k not in TASKS:
+      raise ValueError(f"unknown task {k!r}; expected some of {sorted(TASKS)}")
+  return kinds
+
+
+def run(config, on_eval: Callable[[Task, str], OnEval | None] = lambda task, method: None
         ) -> dict[str, Any]:
-  """{'tasks': {task name: {method: history}}, 'transparency': costs, 'task_names': …}."""
+  """{'tasks': {task name: {method: history}}, 'transparency': {task name: costs}}."""
   _check(config)
-  results: dict[str, Any] = {"tasks": {}}
-  for i, name in enumerate(config.tasks.split(",")):
-    if name not in ("sum", "perm"):
-      raise ValueError(f"unknown task {name!r}; expected 'sum' or 'perm'")
-    task = make_task(name, **config[name].to_dict())
+  results: dict[str, Any] = {"tasks": {}, "transparency": {}}
+  for i, kind in enumerate(_kinds(config.tasks)):
+    task = make_task(kind, **config[kind].to_dict())
     results["tasks"][task.name] = train_methods(config, task, stream=1 + i,
-                                                on_eval=lambda m, t=task.name: on_eval(t, m))
-  results["transparency"] = transparency_costs(config, stream=0)
-  tc = config.transparency
-  results["transparency_task"] = make_task(tc.task, **tc[tc.task].to_dict()).name
+                                                on_eval=lambda m, t=task: on_eval(t, m))
+  results["transparency"] = all_transparency_costs(config)
   return results
+
+
+def all_transparency_costs(config) -> dict[str, dict[str, np.ndarray]]:
+  """{task name: transparency_costs} for the kinds in config.transparency.tasks."""
+  out = {}
+  for i, kind in enumerate(_kinds(config.transparency.tasks)):
+    name = make_task(kind, **config.transparency[kind].to_dict()).name
+    out[name] = transparency_costs(config, kind, stream=100 + i)
+  return out

@@ -41,20 +41,21 @@ def root_only(root: jax.Array, n: int) -> jax.Array:
   return jnp.zeros((n, root.shape[-1]), jnp.int32).at[0].set(root)
 
 
-def question_tree(task: Task, root: jax.Array) -> tuple[jax.Array, jax.Array]:
+def question_tree(task: Task, root: jax.Array, h: Heap | None = None
+                  ) -> tuple[jax.Array, jax.Array]:
   """The human's full decomposition of root (question_len,): (questions (N, Lq), valid (N,)).
 
   Built by applying "each slot is its parent's subquestion" to every slot depth times (a fixed
   point is reached top-down); no human calls are counted (this is the ground-truth tree).
   """
-  h = heap(task.depth)
+  h = heap(task.depth) if h is None else h
   n = h.level.size
 
   def down(_, q):
     return children_questions(h, root, human.ask(task, q, human.no_calls())[0])
 
-  q = jax.lax.fori_loop(0, task.depth, down, root_only(root, n))
-  return q, reached(h, task.is_base(q))
+  q = jax.lax.fori_loop(0, int(h.level.max()), down, root_only(root, n))
+  return q, reached(h, task.is_base(q) | (h.level == h.level.max()))
 
 
 def reached(h: Heap, stops: jax.Array, chosen: jax.Array | None = None) -> jax.Array:
@@ -64,3 +65,21 @@ def reached(h: Heap, stops: jax.Array, chosen: jax.Array | None = None) -> jax.A
   opens = ~stops[h.parent] if chosen is None else ~stops[h.parent] & chosen
   depth = int(h.level.max())
   return jax.lax.fori_loop(0, depth, lambda _, r: is_root | (r[h.parent] & opens), is_root)
+
+
+def settle(step, state, changed: jax.Array, max_sweeps: int):
+  """Repeat `state, changed = step(state)` while changed, at most max_sweeps times.
+
+  Used for local rules over a tree, which settle within depth (+1) sweeps from any start and in
+  none from a start that is already their fixed point (e.g. the human's tree when the
+  imitators agree with the human); so a model is evaluated again only where it changed something.
+  """
+  def cond(c):
+    i, _, changed = c
+    return changed & (i < max_sweeps)
+
+  def body(c):
+    i, state, _ = c
+    return (i + 1, *step(state))
+
+  return jax.lax.while_loop(cond, body, (jnp.int32(0), state, jnp.asarray(changed)))[1]

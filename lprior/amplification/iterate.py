@@ -31,7 +31,8 @@ from lprior.pytree import PyTree
 # XLA options that cut CPU compile time several-fold for somewhat slower code: for smoke runs
 # and tests, where compiling dominates.
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-NEVER_CONFIDENT = 1e6  # an α no score clears
+NEVER_CONFIDENT = 1e6
+ONE_PATH = ("adversary", "random", "none")  # rules that recurse on one subquestion at most  # an α no score clears
 QUALITY_FLOOR = -10.0  # Adv regresses on max(quality, floor): confident blunders do not dominate
 
 
@@ -118,6 +119,14 @@ def _imitation_loss(answerer: models.ApplyFn, critic: models.ApplyFn, p_net: PyT
   return _masked_mean(-q, w), _masked_mean((pred - target_q) ** 2, w)
 
 
+def asked_first(tree: Tree, cap: int) -> Tree:
+  """The first `cap` asked nodes of each tree (B, N, …) -> (B, cap, …), in heap order; every
+  loss term lives on asked nodes, so this loses nothing when no tree has more than cap."""
+  order = jnp.argsort(~tree.expanded, axis=1, stable=True)[:, :cap]
+  take = lambda a: jnp.take_along_axis(a, order.reshape(order.shape + (1,) * (a.ndim - 2)), 1)
+  return tree._replace(**{f: take(getattr(tree, f)) for f in tree._fields if f != "calls"})
+
+
 def tree_losses(params: dict[str, PyTree], task: Task, fns: Fns, tree: Tree,
                 distilled: Tree | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
   """The post's losses on a batch of trees (B, N, …): M on the amplified answers at asked nodes
@@ -128,7 +137,7 @@ def tree_losses(params: dict[str, PyTree], task: Task, fns: Fns, tree: Tree,
                                      flat.answers, flat.expanded)
   total, out = m_loss + adv_loss, dict(m_loss=m_loss, adv_loss=adv_loss)
   if distilled is not None:
-    dflat = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), distilled)
+    dflat = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), asked_first(distilled, 1))
     d_loss = _masked_mean(-models.quality(fns.m(params["m"], dflat.questions), dflat.answers),
                           dflat.expanded)
     total, out["distill_loss"] = total + d_loss, d_loss
@@ -148,6 +157,21 @@ def supervised_loss(params: dict[str, PyTree], task: Task, fns: Fns, questions: 
   """M's cross-entropy on the true answers."""
   loss = -jnp.mean(models.quality(fns.m(params["m"], questions), task.solve(questions)))
   return loss, dict(m_loss=loss)
+
+
+def targeting(task: Task, tree: Tree) -> dict[str, jax.Array]:
+  """Where the recursions went (measured against true answers, for reporting only):
+  recursed_on_error, the share of recursed-on subquestions M answers wrongly, against
+  subq_error, the share among all subquestions of asked questions (the rate a blind choice
+  gets)."""
+  m_wrong = ~jnp.all(tree.model_answers == task.solve(tree.questions), -1)
+  sub = tree.valid & (jnp.arange(tree.valid.shape[-1]) > 0)
+  recursed = tree.expanded & sub
+  share = lambda m: jnp.sum(m & m_wrong) / jnp.maximum(jnp.sum(m), 1)
+  return dict(recursed_on_error=share(recursed), subq_error=share(sub))
+
+
+fold_keys = jax.jit(jax.vmap(jax.random.fold_in, (0, None)))  # keys (S,), int -> keys (S,)
 
 
 class Learner(NamedTuple):
@@ -187,17 +211,20 @@ class Trainer:
   """
 
   def __init__(self, task: Task, *, imitate: bool, batch_size: int, learning_rate: float,
-               hidden: Sequence[int], critic_hidden: Sequence[int], fast_compile: bool = False):
+               hidden: Sequence[int], critic_hidden: Sequence[int],
+               imitator_hidden: Sequence[int] | None = None, fast_compile: bool = False):
     if batch_size < 1:
       raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if not learning_rate > 0:
       raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
     self.task, self.imitate, self.batch_size = task, imitate, batch_size
     self.optimizer = optax.adam(learning_rate)
-    self.fns, self._init_params = models.build_models(task, hidden=hidden,
-                                                      critic_hidden=critic_hidden, imitate=imitate)
     opts = FAST_COMPILE if fast_compile else None
-    self._chunk = jax.jit(self._chunk_impl, static_argnums=(4, 5, 6, 7), compiler_options=opts)
+    self.fns, self._init_params = models.build_models(
+        task, hidden=hidden, critic_hidden=critic_hidden, imitate=imitate,
+        imitator_hidden=imitator_hidden, compiler_options=opts)
+    self._chunk = jax.jit(self._chunk_impl, static_argnums=(4, 5, 6, 7, 8),
+                          compiler_options=opts)
     self._eval = jax.jit(jax.vmap(lambda p, q: evaluate(p, task, self.fns, q), (0, None)),
                          compiler_options=opts)
 
@@ -206,8 +233,10 @@ class Trainer:
     return Learner(params, self.optimizer.init(params), human.no_calls(), jnp.zeros((), jnp.int32))
 
   def step(self, learner: Learner, key: jax.Array, policy: Policy, alpha: jax.Array, *,
-           supervised: bool, use_distill: bool) -> tuple[Learner, dict[str, jax.Array]]:
-    """One update from a fresh batch of root questions."""
+           supervised: bool, use_distill: bool, cap: int | None = None
+           ) -> tuple[Learner, dict[str, jax.Array]]:
+    """One update from a fresh batch of root questions; the losses see the first `cap` asked
+    nodes of each tree (all when None)."""
     task, fns, b = self.task, self.fns, self.batch_size
     k_q, k_amp, k_dq, k_d = jax.random.split(key, 4)
     roots = task.sample(k_q, b)
@@ -220,22 +249,27 @@ class Trainer:
       tree = amplify_batch(k_amp, task, fns, frozen, roots, policy, alpha)
       dtree = (distill(k_d, task, fns, frozen, task.sample(k_dq, b, all_levels=True))
                if use_distill else None)
-      loss_fn = lambda p: tree_losses(p, task, fns, tree, dtree)
+      loss_fn = lambda p: tree_losses(p, task, fns, tree if cap is None else asked_first(tree, cap),
+                                      dtree)
       spent = jax.tree.map(jnp.sum, tree.calls)
+      aux_tree = targeting(task, tree)
     (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     aux = dict(aux, alpha=jnp.asarray(alpha, jnp.float32),
-               calls_per_question=spent.total.astype(jnp.float32) / b)
+               calls_per_question=spent.total.astype(jnp.float32) / b,
+               **({} if supervised else aux_tree))
     updates, opt_state = self.optimizer.update(grads, learner.opt_state, params)
     calls = jax.tree.map(jnp.add, learner.calls, spent)
     return Learner(optax.apply_updates(params, updates), opt_state, calls, learner.step + 1), aux
 
-  def _chunk_impl(self, learner, keys, policy, alphas, num, num_steps, supervised, use_distill):
+  def _chunk_impl(self, learner, keys, policy, alphas, num, num_steps, supervised, use_distill,
+                  cap):
     """`num` steps of every seed's learner (leading axis of learner and keys)."""
 
     def one_seed(lr, key):
       def body(lr, k):
         alpha = alpha_at(lr.step, alphas, num_steps)
-        return self.step(lr, k, policy, alpha, supervised=supervised, use_distill=use_distill)
+        return self.step(lr, k, policy, alpha, supervised=supervised, use_distill=use_distill,
+                         cap=cap)
 
       lr, aux = jax.lax.scan(body, lr, jax.random.split(key, num))
       return lr, jax.tree.map(jnp.mean, aux)
@@ -252,8 +286,10 @@ class Trainer:
     if num_steps < 1 or eval_every < 1 or num_steps % eval_every:
       raise ValueError("num_steps must be a positive multiple of eval_every (one compiled chunk), "
                        f"got {num_steps}, {eval_every}")
-    learner = jax.vmap(self.init)(jax.vmap(lambda k: jax.random.fold_in(k, 0))(seed_keys))
+    learner = jax.vmap(self.init)(fold_keys(seed_keys, 0))
     policy, rows = method.policy, []
+    # One-path rules ask at most depth + 1 nodes per tree: the losses need look at no others.
+    cap = self.task.depth + 1 if method.rule in ONE_PATH else None
 
     def record(learner, aux):
       ev = jax.device_get(self._eval(learner.params, eval_questions))
@@ -266,9 +302,9 @@ class Trainer:
     record(learner, {})
     done = 0
     while done < num_steps:
-      keys = jax.vmap(lambda k: jax.random.fold_in(k, 1 + done))(seed_keys)
+      keys = fold_keys(seed_keys, 1 + done)
       learner, aux = self._chunk(learner, keys, policy, method.alphas, eval_every, num_steps,
-                                 method.rule == "supervised", method.distill)
+                                 method.rule == "supervised", method.distill, cap)
       done += eval_every
       record(learner, aux)
     nan = np.full(len(seed_keys), np.nan)

@@ -23,6 +23,9 @@ from lprior.pytree import PyTree
 
 ApplyFn = Callable[[PyTree, Any], jax.Array]
 LOG_FLOOR = -10.0  # log-probabilities fed to a Critic are clipped here (one-hot answers stay finite)
+# LeCun-uniform weights: the variance of Flax's default (truncated normal) without its inverse-
+# erf sampler, which dominates compiling the initialisation of many small nets on CPU.
+_INIT = nn.initializers.lecun_uniform()
 
 
 class Answerer(nn.Module):
@@ -36,8 +39,8 @@ class Answerer(nn.Module):
   def __call__(self, tokens: jax.Array) -> jax.Array:
     x = jax.nn.one_hot(tokens, self.in_vocab).reshape(*tokens.shape[:-1], -1)
     for width in self.hidden:
-      x = nn.relu(nn.Dense(width)(x))
-    out = nn.Dense(self.out_len * self.out_vocab)(x)
+      x = nn.relu(nn.Dense(width, kernel_init=_INIT)(x))
+    out = nn.Dense(self.out_len * self.out_vocab, kernel_init=_INIT)(x)
     return out.reshape(*tokens.shape[:-1], self.out_len, self.out_vocab)
 
 
@@ -54,8 +57,8 @@ class Critic(nn.Module):
     logp = jnp.maximum(jnp.log(jnp.maximum(probs, 1e-30)), LOG_FLOOR) / -LOG_FLOOR
     x = jnp.concatenate([q, probs.reshape(*batch, -1), logp.reshape(*batch, -1)], axis=-1)
     for width in self.hidden:
-      x = nn.relu(nn.Dense(width)(x))
-    return nn.Dense(1)(x)[..., 0]
+      x = nn.relu(nn.Dense(width, kernel_init=_INIT)(x))
+    return nn.Dense(1, kernel_init=_INIT)(x)[..., 0]
 
 
 def quality(logits: jax.Array, target: jax.Array) -> jax.Array:
@@ -96,15 +99,21 @@ def make_models(key: jax.Array, task: Task, **kwargs) -> tuple[Fns, dict[str, Py
 
 
 def build_models(task: Task, *, hidden: Sequence[int] = (256, 256),
-                 critic_hidden: Sequence[int] = (128, 128), imitate: bool = False
+                 critic_hidden: Sequence[int] = (128, 128), imitate: bool = False,
+                 imitator_hidden: Sequence[int] | None = None,
+                 compiler_options: dict[str, Any] | None = None
                  ) -> tuple[Fns, Callable[[jax.Array], dict[str, PyTree]]]:
-  """(apply functions, jitted key -> parameters).
+  """(apply functions, jitted key -> parameters); compiler_options go to jax.jit.
 
   The decompose imitator reads a question and writes the human's reply as tokens
-  (`human.encode_reply`); the combine imitator reads [question, a1, a2].
+  (`human.encode_reply`); the combine imitator reads [question, a1, a2].  They and their
+  adversaries have `imitator_hidden` units (default: `hidden` and `critic_hidden`).
   """
-  if not hidden or min(hidden) < 1 or (critic_hidden and min(critic_hidden) < 1):
-    raise ValueError(f"hidden widths must be positive, got {hidden}, {critic_hidden}")
+  widths = [hidden, critic_hidden, imitator_hidden or hidden]
+  if any(not w or min(w) < 1 for w in widths):
+    raise ValueError(f"hidden widths must be non-empty and positive, got {widths}")
+  ih = tuple(imitator_hidden or hidden)
+  ich = tuple(imitator_hidden or critic_hidden)
   v, lq, la = task.vocab, task.question_len, task.answer_len
   nets = {
       "m": (Answerer(v, la, task.a_vocab, tuple(hidden)), (lq,), None),
@@ -112,10 +121,10 @@ def build_models(task: Task, *, hidden: Sequence[int] = (256, 256),
   }
   if imitate:
     reply_len = human.reply_len(task)
-    nets["dec"] = (Answerer(v, reply_len, v, tuple(hidden)), (lq,), None)
-    nets["dec_adv"] = (Critic(v, tuple(critic_hidden)), (lq,), (reply_len, v))
-    nets["comb"] = (Answerer(v, la, task.a_vocab, tuple(hidden)), (lq + 2 * la,), None)
-    nets["comb_adv"] = (Critic(v, tuple(critic_hidden)), (lq + 2 * la,), (la, task.a_vocab))
+    nets["dec"] = (Answerer(v, reply_len, v, ih), (lq,), None)
+    nets["dec_adv"] = (Critic(v, ich), (lq,), (reply_len, v))
+    nets["comb"] = (Answerer(v, la, task.a_vocab, ih), (lq + 2 * la,), None)
+    nets["comb_adv"] = (Critic(v, ich), (lq + 2 * la,), (la, task.a_vocab))
   def init_all(key):
     params = {}
     for (name, (net, tok_shape, prob_shape)), k in zip(nets.items(),
@@ -125,7 +134,8 @@ def build_models(task: Task, *, hidden: Sequence[int] = (256, 256),
                               else (tokens, jnp.zeros((1, *prob_shape))))
     return params
 
-  return Fns(**{name: net.apply for name, (net, _, _) in nets.items()}), jax.jit(init_all)
+  return (Fns(**{name: net.apply for name, (net, _, _) in nets.items()}),
+          jax.jit(init_all, compiler_options=compiler_options))
 
 
 def check_params(fns: Fns, params: dict[str, PyTree]) -> None:

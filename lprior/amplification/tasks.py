@@ -24,6 +24,8 @@ import jax.numpy as jnp
 class Task:
   """Static shapes shared by all tasks (hashable, so a Task can be a jit static argument)."""
 
+  kind = ""  # the make_task name
+
   @property
   def name(self) -> str:
     raise NotImplementedError
@@ -102,6 +104,7 @@ class SumMod(Task):
     if not 0 <= self.log2_len <= 12:
       raise ValueError(f"SumMod: log2_len must be in [0, 12], got {self.log2_len}")
 
+  kind = "sum"
   name = property(lambda self: f"sum_mod{self.m}_len{2 ** self.log2_len}")
   question_len = property(lambda self: 1 + 2 ** self.log2_len)
   answer_len = property(lambda self: 1)
@@ -170,6 +173,7 @@ class PermPower(Task):
     if not 1 <= self.max_power <= 4096:
       raise ValueError(f"PermPower: max_power must be in [1, 4096], got {self.max_power}")
 
+  kind = "perm"
   name = property(lambda self: f"perm{self.n}_pow{self.max_power}")
   question_len = property(lambda self: 1 + self.n)
   answer_len = property(lambda self: self.n)
@@ -216,9 +220,11 @@ class PermPower(Task):
     return result.astype(jnp.int32)
 
 
-def make_task(name: str, **kwargs) -> Task:
+TASKS = {"sum": SumMod, "perm": PermPower}
+
+
+def make_task(kind: str, **kwargs) -> Task:
   """'sum' (SumMod: m, log2_len) or 'perm' (PermPower: n, max_power)."""
-  kinds = {"sum": SumMod, "perm": PermPower}
-  if name not in kinds:
-    raise ValueError(f"unknown task {name!r}; expected one of {sorted(kinds)}")
-  return kinds[name](**kwargs)
+  if kind not in TASKS:
+    raise ValueError(f"unknown task {kind!r}; expected one of {sorted(TASKS)}")
+  return TASKS[kind](**kwargs)

@@ -11,7 +11,7 @@ unfoldings), a random order needs O(n).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -119,11 +119,12 @@ def critic_scores(critic: ApplyFn, params: PyTree, task: Task, tree: PlantedTree
 
 
 def train_critic(keys: jax.Array, task: Task, *, steps: int, batch_size: int = 256,
-                 hidden: tuple[int, ...] = (256, 256), learning_rate: float = 1e-3
+                 hidden: tuple[int, ...] = (256, 256), learning_rate: float = 1e-3,
+                 compiler_options: dict[str, Any] | None = None
                  ) -> tuple[ApplyFn, PyTree, jax.Array]:
   """Critics (one per key in keys (S,), trained in parallel) that score (a question of any
   level, an answer true or corrupted half the time) with the oracle's score.
-  -> (apply_fn, params with a leading S axis, losses (S, steps))"""
+  -> (apply_fn, params with a leading S axis, losses (S, steps)); compiler_options go to jit."""
   if steps < 1:
     raise ValueError(f"steps must be >= 1, got {steps}")
   chex.assert_rank(keys, 1)
@@ -155,7 +156,7 @@ def train_critic(keys: jax.Array, task: Task, *, steps: int, batch_size: int = 2
                                        jax.random.split(k_train, steps))
     return params, losses
 
-  params, losses = jax.jit(jax.vmap(fit))(keys)
+  params, losses = jax.jit(jax.vmap(fit), compiler_options=compiler_options)(keys)
   return net.apply, params, losses
 
 

@@ -1,0 +1,61 @@
+"""Writes notebooks/amplification.ipynb (without outputs):  python3 notebooks/build_amplification.py"""
+
+import pathlib
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+CELLS = [
+    new_markdown_cell("""# Amplification with an adversary (DESIGN §7, issue 7)
+
+A model M answers questions; a simulated human H answers base cases, splits other questions in
+two and combines two answers.  An adversary Adv predicts how good M's answer is (minus its loss);
+amplification asks H about a question, recurses on **one** subquestion chosen by Gumbel-max over
+Adv's scores (Boltzmann: the one M is predicted worst on) and lets M answer the other.  This
+notebook runs everything at a tiny size (< 1 min on a laptop CPU); the launcher
+`python3 -m experiments.amplification --config=experiments/configs/amplification.py:default`
+runs the real sizes."""),
+    new_code_cell("""import jax, jax.numpy as jnp, numpy as np
+from IPython.display import Markdown, display
+from experiments.configs.amplification import get_config
+from experiments import amplification_report as report
+from lprior.amplification import amplify, experiment, human, tasks
+
+key = lambda i: jax.random.key(i, impl="rbg")"""),
+    new_markdown_cell("""## Tasks and the simulated human
+A question is a fixed-shape integer array.  Sum of 8 numbers mod 3: `[level, x0..x7]`;
+permutation powering: `[k, p0..p3]` (p**k = p**⌊k/2⌋ ∘ p**⌈k/2⌉).  The full HCH tree
+(recursing on everything) gives true answers at 2**(k+1) - 1 asks and 2**k - 1 combines."""),
+    new_code_cell("""t = tasks.SumMod(m=3, log2_len=3)
+q = t.sample(key(0), 1)
+print("question", q[0], "-> subquestions", *(s[0] for s in t.decompose(q)))
+answer, calls = human.hch(t, q, human.no_calls())
+print("HCH answer", answer[0], "true", t.solve(q)[0], "| asks", calls.ask, "combines", calls.combine)"""),
+    new_markdown_cell("""## Gumbel-max = Boltzmann choice
+`argmax(-S/T + Gumbel)` picks subquestion i with probability softmax(-S/T)_i."""),
+    new_code_cell("""scores, temp = jnp.array([-0.2, -1.5, -0.7]), 0.5
+picks = amplify.gumbel_choice(key(1), jnp.broadcast_to(scores, (20000, 3)), temp)
+print("sampled ", np.bincount(np.asarray(picks), minlength=3) / 20000)
+print("softmax ", np.asarray(jax.nn.softmax(-scores / temp)).round(3))"""),
+    new_markdown_cell("""## Accuracy against human calls (tiny run, 2 seeds)
+Supervised learning on true answers (one call per label) is the upper anchor."""),
+    new_code_cell("""config = get_config("smoke")
+config.methods = "adversary,random,always,supervised"
+results = {"tasks": {t.name: experiment.train_methods(config, t, stream=1)}}
+report.plot_accuracy(results);"""),
+    new_markdown_cell("""## Transparency: unfoldings to find a planted error
+A consistent tree with one wrong leaf; best-first search by the perfect adversary (oracle), a
+trained critic, or a random order.  The post expects O(log n) with a good adversary."""),
+    new_code_cell("""results["transparency"] = experiment.all_transparency_costs(config)
+report.plot_transparency(results);"""),
+    new_code_cell("""display(Markdown(report.markdown_table(report.accuracy_rows(results, target=0.8))))
+display(Markdown(report.markdown_table(report.transparency_rows(results))))"""),
+]
+
+if __name__ == "__main__":
+  nb = new_notebook(cells=CELLS, metadata={"kernelspec": {"name": "python3",
+                                                          "display_name": "Python 3",
+                                                          "language": "python"}})
+  path = pathlib.Path(__file__).with_name("amplification.ipynb")
+  nbformat.write(nb, path)
+  print("wrote", path)
