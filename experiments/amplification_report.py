@@ -50,11 +50,10 @@ def _fmt(values, digits=3) -> str:
 
 
 def budget_of(histories: Mapping[str, Mapping[str, np.ndarray]]) -> float:
-  """The common call budget of a task: the adversary's mean total (else the smallest total)."""
-  if "adversary" in histories:
-    return float(np.mean(histories["adversary"]["calls"][-1]))
+  """A task's common budget of human calls: the smallest total of any seed of any amplification
+  method (so every one has a point there; supervised labels are not human-tree calls)."""
   amp = [h for m, h in histories.items() if m != "supervised"] or list(histories.values())
-  return float(min(np.mean(h["calls"][-1]) for h in amp))
+  return float(min(np.min(h["calls"][-1]) for h in amp))
 
 
 def accuracy_rows(results, target: float) -> list[dict]:
@@ -188,6 +187,8 @@ def write_report(results, config, workdir: str) -> str:
     f.write(text)
   write_json(os.path.join(workdir, "results.json"),
              dict(config=config.to_dict(), **{k: v for k, v in results.items()}))
-  plot_accuracy(results, os.path.join(workdir, "accuracy_vs_calls.png"))
-  plot_transparency(results, os.path.join(workdir, "transparency.png"))
+  if results["tasks"]:
+    plot_accuracy(results, os.path.join(workdir, "accuracy_vs_calls.png"))
+  if results["transparency"]:
+    plot_transparency(results, os.path.join(workdir, "transparency.png"))
   return text

@@ -76,9 +76,12 @@ def transparency_costs(config, kind: str, stream: int) -> dict[str, np.ndarray]:
   critic, params, losses = transparency.train_critic(
       k_critic, task, steps=tc.critic_steps, batch_size=tc.critic_batch,
       hidden=tuple(tc.critic_hidden), learning_rate=config.learning_rate, compiler_options=opts)
-  search = jax.jit(jax.vmap(lambda k, p: transparency.search_costs(
-      k, task, critic, p, tc.num_trees, at=tc.at)), compiler_options=opts)
-  costs = jax.device_get(search(k_search, params))
+  def search(key, p):
+    k_plant, k_order = jax.random.split(key)
+    trees = transparency.plant_errors(k_plant, task, tc.num_trees, at=tc.at)
+    return transparency.search_costs(k_order, task, trees, critic, p)
+
+  costs = jax.device_get(jax.jit(jax.vmap(search), compiler_options=opts)(k_search, params))
   return dict(costs, critic_loss=np.asarray(losses)[:, -100:].mean(1))
 
 

@@ -3,8 +3,8 @@
 A `Method` names a way to spend human calls: one of the amplification rules, supervised
 learning on true answers (the upper anchor: one call per labelled question, an oracle that
 answers anything at once), the comment thread's coin with α annealed linearly, or the post's
-iteration (H′ uses the imitators, and a chosen subquestion keeps M's answer, whenever the
-adversary's score clears α).  `Trainer` jit-compiles one step for all methods of a static shape
+iteration (after a warm-up of plain adversary amplification with distillation, H′ uses the
+imitators, and a chosen subquestion keeps M's answer, whenever the adversary's score clears α).  `Trainer` jit-compiles one step for all methods of a static shape
 and trains several seeds at once (vmap).
 """
 
@@ -31,8 +31,8 @@ from lprior.pytree import PyTree
 # XLA options that cut CPU compile time several-fold for somewhat slower code: for smoke runs
 # and tests, where compiling dominates.
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-NEVER_CONFIDENT = 1e6
-ONE_PATH = ("adversary", "random", "none")  # rules that recurse on one subquestion at most  # an α no score clears
+NEVER_CONFIDENT = 1e6  # an α no score clears
+ONE_PATH = ("adversary", "random", "none")  # rules that recurse on one subquestion at most
 QUALITY_FLOOR = -10.0  # Adv regresses on max(quality, floor): confident blunders do not dominate
 
 
@@ -252,11 +252,10 @@ class Trainer:
       loss_fn = lambda p: tree_losses(p, task, fns, tree if cap is None else asked_first(tree, cap),
                                       dtree)
       spent = jax.tree.map(jnp.sum, tree.calls)
-      aux_tree = targeting(task, tree)
     (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     aux = dict(aux, alpha=jnp.asarray(alpha, jnp.float32),
                calls_per_question=spent.total.astype(jnp.float32) / b,
-               **({} if supervised else aux_tree))
+               **({} if supervised else targeting(task, tree)))
     updates, opt_state = self.optimizer.update(grads, learner.opt_state, params)
     calls = jax.tree.map(jnp.add, learner.calls, spent)
     return Learner(optax.apply_updates(params, updates), opt_state, calls, learner.step + 1), aux

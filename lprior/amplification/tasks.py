@@ -13,6 +13,7 @@ Every method broadcasts over leading axes: q is (..., question_len), an answer (
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 
@@ -20,76 +21,59 @@ import jax
 import jax.numpy as jnp
 
 
-@dataclasses.dataclass(frozen=True)
-class Task:
-  """Static shapes shared by all tasks (hashable, so a Task can be a jit static argument)."""
+class Task(abc.ABC):
+  """A task's static shapes and its question semantics.  Subclasses are frozen dataclasses
+  (hashable, so a task can be a jit static argument) that also define:
 
+    name          str
+    question_len  int: a question is (question_len,) int32 …
+    q_vocab       int: … with tokens in [0, q_vocab)
+    answer_len    int: an answer is (answer_len,) int32 …
+    a_vocab       int: … with tokens in [0, a_vocab)
+    depth         int: the most decompositions from a sampled question to a base case
+  """
   kind = ""  # the make_task name
-
-  @property
-  def name(self) -> str:
-    raise NotImplementedError
-
-  @property
-  def question_len(self) -> int:
-    raise NotImplementedError
-
-  @property
-  def answer_len(self) -> int:
-    raise NotImplementedError
-
-  @property
-  def q_vocab(self) -> int:
-    """Tokens of a question lie in [0, q_vocab)."""
-    raise NotImplementedError
-
-  @property
-  def a_vocab(self) -> int:
-    """Tokens of an answer lie in [0, a_vocab)."""
-    raise NotImplementedError
-
-  @property
-  def depth(self) -> int:
-    """The most decompositions on any path from a sampled question to a base case."""
-    raise NotImplementedError
 
   @property
   def vocab(self) -> int:
     """One vocabulary for questions and answers together (for models reading both)."""
     return max(self.q_vocab, self.a_vocab, 2)
 
-  @property
-  def num_nodes(self) -> int:
-    """Slots of the complete binary tree of depth `depth` (the fixed tree shape)."""
-    return 2 ** (self.depth + 1) - 1
-
+  @abc.abstractmethod
   def sample(self, key: jax.Array, n: int, *, all_levels: bool = False) -> jax.Array:
     """n questions of the training/test distribution   -> (n, question_len) int32.
     all_levels: also smaller questions (every level equally likely) where the task has levels."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def level(self, q: jax.Array) -> jax.Array:
     """Decompositions from q down to its deepest base case   (...,) int32."""
-    raise NotImplementedError
 
   def is_base(self, q: jax.Array) -> jax.Array:
     return self.level(q) == 0
 
+  @abc.abstractmethod
   def base_answer(self, q: jax.Array) -> jax.Array:
     """The answer of a base-case question (undefined elsewhere)   -> (..., answer_len)."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def decompose(self, q: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The two subquestions of a non-base question."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def combine(self, q: jax.Array, a1: jax.Array, a2: jax.Array) -> jax.Array:
     """q's answer from the answers to its two subquestions."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def solve(self, q: jax.Array) -> jax.Array:
     """The true answer, computed directly (not by decomposition): the tests' ground truth."""
-    raise NotImplementedError
+
+
+def _check_ranges(task: Task, **bounds: tuple[int, int]) -> None:
+  for field, (lo, hi) in bounds.items():
+    value = getattr(task, field)
+    if not (isinstance(value, int) and lo <= value <= hi):
+      raise ValueError(f"{type(task).__name__}: {field} must be an int in [{lo}, {hi}], "
+                       f"got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,10 +83,7 @@ class SumMod(Task):
   log2_len: int = 3
 
   def __post_init__(self):
-    if self.m < 2:
-      raise ValueError(f"SumMod: m must be >= 2, got {self.m}")
-    if not 0 <= self.log2_len <= 12:
-      raise ValueError(f"SumMod: log2_len must be in [0, 12], got {self.log2_len}")
+    _check_ranges(self, m=(2, 10 ** 6), log2_len=(0, 12))
 
   kind = "sum"
   name = property(lambda self: f"sum_mod{self.m}_len{2 ** self.log2_len}")
@@ -168,10 +149,7 @@ class PermPower(Task):
   max_power: int = 16
 
   def __post_init__(self):
-    if self.n < 2:
-      raise ValueError(f"PermPower: n must be >= 2, got {self.n}")
-    if not 1 <= self.max_power <= 4096:
-      raise ValueError(f"PermPower: max_power must be in [1, 4096], got {self.max_power}")
+    _check_ranges(self, n=(2, 1000), max_power=(1, 4096))
 
   kind = "perm"
   name = property(lambda self: f"perm{self.n}_pow{self.max_power}")

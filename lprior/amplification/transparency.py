@@ -164,20 +164,25 @@ def tree_size(tree: PlantedTree) -> jax.Array:
   return jnp.sum(tree.valid, -1)
 
 
-def search_costs(key: jax.Array, task: Task, critic: ApplyFn | None, critic_params: PyTree,
-                 num_trees: int, *, at: str = "leaf") -> dict[str, jax.Array]:
-  """Unfoldings to find the planted error in num_trees random trees (questions of every level),
-  by adversary: 'oracle' (perfect), 'critic' (learned; left out when critic is None) and
-  'random' (random order).  -> {'size', 'error_depth', 'oracle', 'critic', 'random'}, each
-  (num_trees,)"""
-  k_q, k_plant, k_rand = jax.random.split(key, 3)
+def plant_errors(key: jax.Array, task: Task, num_trees: int, *, at: str = "leaf"
+                 ) -> PlantedTree:
+  """`plant_error` in the trees of num_trees random questions of every level (batched)."""
+  k_q, k_plant = jax.random.split(key)
   roots = task.sample(k_q, num_trees, all_levels=True)
-  trees = jax.vmap(lambda k, r: plant_error(k, task, r, at=at))(
+  return jax.vmap(lambda k, r: plant_error(k, task, r, at=at))(
       jax.random.split(k_plant, num_trees), roots)
+
+
+def search_costs(key: jax.Array, task: Task, trees: PlantedTree, critic: ApplyFn | None = None,
+                 critic_params: PyTree = None) -> dict[str, jax.Array]:
+  """Unfoldings to find the planted error in each of a batch of trees, by adversary: 'oracle'
+  (perfect), 'critic' (learned; left out when critic is None) and 'random' (random order; key).
+  -> {'size', 'error_depth', 'oracle', 'critic', 'random'}, each (num_trees,)"""
+  chex.assert_rank(trees.valid, 2)
   search = jax.vmap(unfoldings)
   out = dict(size=tree_size(trees), error_depth=jnp.floor(jnp.log2(trees.error + 1.0)),
              oracle=search(jax.vmap(lambda t: oracle_scores(task, t))(trees), trees),
-             random=search(jax.random.uniform(k_rand, trees.valid.shape), trees))
+             random=search(jax.random.uniform(key, trees.valid.shape), trees))
   if critic is not None:
     out["critic"] = search(jax.vmap(lambda t: critic_scores(critic, critic_params, task, t))(
         trees), trees)
