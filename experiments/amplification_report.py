@@ -11,8 +11,8 @@ import numpy as np
 
 from experiments.common.report import fmt_mean_se, markdown_table, write_json
 
-STYLE = {"adversary": "C3", "random": "C0", "always": "C2", "supervised": "k", "coin": "C1",
-         "iterate": "C4"}
+STYLE = {"adversary": "C3", "adversary_cold": "C5", "random": "C0", "always": "C2",
+         "supervised": "k", "coin": "C1", "iterate": "C4"}
 
 
 def _at_calls(calls: np.ndarray, acc: np.ndarray, budget: float) -> float:

@@ -8,10 +8,11 @@ smoke (< 60 s on 2 CPU cores), default (≤ ~5 min on 2 cores), full.
 import ml_collections
 
 # adversary/random/always: amplification, one recursion per asked question chosen by Adv's
-# Gumbel-max, uniformly, or both; supervised: true answers at one call each (upper anchor);
-# coin: the comment thread's zero/one/two recursions with annealed α; iterate: adversary with
-# distillation, then H′ swaps in the models (imitators, M) where Adv clears α.
-METHODS = ("adversary", "random", "always", "supervised", "coin", "iterate")
+# Gumbel-max, uniformly, or both; adversary_cold: the same at a low temperature; supervised:
+# true answers at one call each (upper anchor); coin: the comment thread's zero/one/two
+# recursions with annealed α; iterate: adversary with distillation, then H′ swaps in the models
+# (imitators, M) where Adv clears α.
+METHODS = ("adversary", "adversary_cold", "random", "always", "supervised", "coin", "iterate")
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
@@ -32,7 +33,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.hidden = (128, 128)      # M
   c.critic_hidden = (64, 64) # Adv
   c.imitator_hidden = (64,)  # the decompose and combine imitators and their adversaries
-  c.temperature = 0.5        # Boltzmann temperature of every Gumbel choice (nats)
+  c.temperature = 0.5        # Boltzmann temperature of every Gumbel choice (nats) …
+  c.cold_temperature = 0.05  # … except adversary_cold's
   c.alpha = -0.3             # iteration's confidence threshold on Adv's score (log-prob)
   c.iterate_warmup = 0.5     # iterate: fraction of steps of plain amplification first
   c.coin_alpha_start = 0.0   # coin: α annealed linearly from here …

@@ -39,7 +39,8 @@ def num_steps(config, task: Task) -> int:
 def methods(config) -> dict[str, iterate.Method]:
   return iterate.standard_methods(alpha=config.alpha, temperature=config.temperature,
                                   coin_alpha=(config.coin_alpha_start, config.coin_alpha_end),
-                                  iterate_warmup=config.iterate_warmup)
+                                  iterate_warmup=config.iterate_warmup,
+                                  cold_temperature=config.cold_temperature)
 
 
 def train_methods(config, task: Task, stream: int,

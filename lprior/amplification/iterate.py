@@ -85,12 +85,15 @@ def alpha_at(step: jax.Array, alphas: jax.Array, num_steps: int) -> jax.Array:
 
 
 def standard_methods(alpha: float = -0.3, coin_alpha: tuple[float, float] = (0.0, -0.5),
-                     temperature: float = 0.5, iterate_warmup: float = 0.5) -> dict[str, Method]:
-  """The methods of the experiment, by name.  'iterate' runs plain adversary amplification (with
+                     temperature: float = 0.5, iterate_warmup: float = 0.5,
+                     cold_temperature: float = 0.05) -> dict[str, Method]:
+  """The methods of the experiment, by name.  'adversary_cold' is the adversary at a low
+  temperature (nearly always its argmin); 'iterate' runs plain adversary amplification (with
   distillation) for the warm-up fraction, then lets H′ swap in the models above α."""
   t = dict(temperature=temperature)
   return {
       "adversary": Method("adversary", "adversary", **t),
+      "adversary_cold": Method("adversary_cold", "adversary", temperature=cold_temperature),
       "random": Method("random", "random", **t),
       "always": Method("always", "always", **t),
       "supervised": Method("supervised", "supervised", **t),
