@@ -39,7 +39,7 @@ def main(argv):
     sweep[lam] = (runs["c_chained"] if "c_chained" in runs and lam == cfg.train.lam else
                   experiment.run_variant(cfg, "c_chained", data, splits, keys,
                                          os.path.join(_WORKDIR.value, "runs", name), lam=lam))
-  human = {n: float(splits[n].y_human.__eq__(splits[n].y_true).mean())
+  human = {n: float((splits[n].y_human == splits[n].y_true).mean())
            for n in experiment.TEST_SPLITS if n in splits}
   print(report(cfg, runs, sweep, human, _WORKDIR.value))
 

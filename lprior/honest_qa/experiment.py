@@ -84,10 +84,7 @@ def run_variant(cfg, variant: str, data, splits, keys, workdir: str, lam: float 
       problem, _, _ = nested.make_problem(model.apply_fn, p0, d, tcfg)
       return nested.make_step(problem, d, tcfg)(st, s)
 
-    merge = (lambda st: st.theta2) if tcfg.form == "chained" else \
-        (lambda st: jax.tree.map(lambda a, b: b if a is None else a, st.theta1, st.theta2,
-                                 is_leaf=lambda x: x is None))
-    params_of = merge
+    params_of = lambda st: nested.model_params(st, tcfg.form)
     config = dict(variant=variant, train=tcfg.to_dict())
 
   def step_fn(full, s):

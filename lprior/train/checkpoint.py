@@ -13,7 +13,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import orbax.checkpoint as ocp
 
 
@@ -107,7 +106,3 @@ def _diff(a: dict, b: dict, prefix: str = "") -> str:
   walk(a, b, prefix)
   return "; ".join(out[:10])
 
-
-def array_digest(tree: Any) -> float:
-  """A cheap fingerprint of a pytree of arrays (sum of |x|), for resume tests."""
-  return float(sum(np.abs(np.asarray(x, np.float64)).sum() for x in jax.tree.leaves(tree)))

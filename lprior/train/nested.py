@@ -63,7 +63,6 @@ class Problem(NamedTuple):
   energy_fn: Callable  # tracking form E(θ₁, θ₂′)
   mean_fn: Callable  # m(θ₁)
   sigma2: float
-  merge: Callable  # (θ₁, θ₂) -> full params for evaluation
 
 
 def _optimizer(name: str, lr: float, mode: str) -> optax.GradientTransformation:
@@ -82,7 +81,7 @@ def make_problem(apply_fn, params0: PyTree, data: post.Data, cfg) -> tuple[Probl
     lp = lambda t1, t2, d: post.chained_log_posterior(t1, t2, theta0=params0, data=d, **common)
     e2 = post.chained_energy(apply_fn, data.x_small, cfg.lam, cfg.divergence, cfg.stop_intended)
     energy_fn, mean_fn = tracking.chained(e2)
-    return Problem(lp, energy_fn, mean_fn, cfg.sigma2, lambda t1, t2: t2), params0, params0
+    return Problem(lp, energy_fn, mean_fn, cfg.sigma2), params0, params0
   if cfg.form == "partitioned":
     mask = post.default_mask(params0, trunk_share=cfg.trunk_share)
     t1_0, t2_0 = post.split(params0, mask)
@@ -91,8 +90,13 @@ def make_problem(apply_fn, params0: PyTree, data: post.Data, cfg) -> tuple[Probl
     e12 = post.partitioned_energy(apply_fn, data.x_small, cfg.lam, cfg.divergence,
                                   cfg.stop_intended)
     energy_fn, mean_fn = tracking.partitioned(e12, t2_0)
-    return Problem(lp, energy_fn, mean_fn, cfg.sigma2, post.merge), t1_0, t2_0
+    return Problem(lp, energy_fn, mean_fn, cfg.sigma2), t1_0, t2_0
   raise ValueError(f"train.form must be 'chained' or 'partitioned'; got {cfg.form!r}")
+
+
+def model_params(state: NestedState, form: str) -> PyTree:
+  """The network's parameters the data terms use: θ₂ (chained) or merge(θ₁, θ₂) (partitioned)."""
+  return state.theta2 if form == "chained" else post.merge(state.theta1, state.theta2)
 
 
 def _smc_options(cfg) -> dict:
