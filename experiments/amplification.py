@@ -7,15 +7,11 @@ and writes results.json, table.md, accuracy_vs_calls.png, transparency.png and m
       --workdir=/tmp/amp [--config.num_seeds=5 ...]
 """
 
-import os
+from absl import app
 
-from absl import app, flags
-from ml_collections import config_flags
+from experiments.common.launch import define_flags
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(__file__), "configs", "amplification.py"),
-    "experiment config (path[:preset])")
-_WORKDIR = flags.DEFINE_string("workdir", "results/amplification", "where results go")
+_CONFIG, _WORKDIR = define_flags("amplification")
 
 
 def run(config, workdir: str) -> str:

@@ -6,15 +6,11 @@ table.md and PNG plots into --workdir.
       --workdir=/tmp/conj
 """
 
-import os
+from absl import app
 
-from absl import app, flags
-from ml_collections import config_flags
+from experiments.common.launch import define_flags
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(__file__), "configs", "conjunction.py"),
-    "experiment config (path[:preset])")
-_WORKDIR = flags.DEFINE_string("workdir", "results/conjunction", "where results go")
+_CONFIG, _WORKDIR = define_flags("conjunction")
 
 
 def main(argv):

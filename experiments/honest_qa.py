@@ -9,13 +9,11 @@ Rerunning the same command resumes from the checkpoints in --workdir.
 
 import os
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import app, logging
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(__file__), "configs", "honest_qa.py"),
-    "experiment config (path[:preset])")
-_WORKDIR = flags.DEFINE_string("workdir", "results/honest_qa", "where results and checkpoints go")
+from experiments.common.launch import define_flags
+
+_CONFIG, _WORKDIR = define_flags("honest_qa", "where results and checkpoints go")
 
 
 def main(argv):
