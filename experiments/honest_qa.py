@@ -7,38 +7,22 @@ results.json, table.md, learning_curves.png and honesty_vs_lambda.png into --wor
 Rerunning the same command resumes from the checkpoints in --workdir.
 """
 
-import os
-
 from absl import app, logging
 
-from experiments.common.launch import define_flags
+from experiments.common.launch import define_flags, setup_runtime
 
 _CONFIG, _WORKDIR = define_flags("honest_qa", "where results and checkpoints go")
 
 
 def main(argv):
   del argv
+  cfg = _CONFIG.value
+  setup_runtime(cfg)
   from experiments.honest_qa_report import report
-  from lprior import distributed
   from lprior.honest_qa import experiment
 
   logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
-  cfg = _CONFIG.value
-  if cfg.multihost:
-    distributed.initialize()
-  data, splits, keys = experiment.seed_data(cfg)
-  runs = {}
-  for variant in cfg.variants.split(","):
-    runs[variant] = experiment.run_variant(cfg, variant, data, splits, keys,
-                                           os.path.join(_WORKDIR.value, "runs", variant))
-  sweep = {}
-  for lam in cfg.lam_sweep or ():
-    name = f"c_chained_lam{lam:g}"
-    sweep[lam] = (runs["c_chained"] if "c_chained" in runs and lam == cfg.train.lam else
-                  experiment.run_variant(cfg, "c_chained", data, splits, keys,
-                                         os.path.join(_WORKDIR.value, "runs", name), lam=lam))
-  human = {n: float((splits[n].y_human == splits[n].y_true).mean())
-           for n in experiment.TEST_SPLITS if n in splits}
+  runs, sweep, human = experiment.run(cfg, _WORKDIR.value)
   print(report(cfg, runs, sweep, human, _WORKDIR.value))
 
 

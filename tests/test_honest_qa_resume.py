@@ -1,5 +1,6 @@
 """The main job's launcher, killed with SIGKILL mid-run and restarted with the same command,
-ends with the same final metrics as an uninterrupted run."""
+ends with the same final metrics as an uninterrupted run (the nested trainer: its state holds
+θ₁, θ₂, both optimisers, the tracking particles and PRNG keys)."""
 
 import json
 import os
@@ -10,7 +11,7 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ARGS = ["--config=experiments/configs/honest_qa.py:smoke", "--config.variants=a_plain",
+ARGS = ["--config=experiments/configs/honest_qa.py:smoke", "--config.variants=c_chained",
         "--config.lam_sweep=()", "--config.num_steps=60", "--config.checkpoint_every=10",
         "--config.eval_every=30"]
 
@@ -30,7 +31,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
   run = tmp_path / "run"
   proc = subprocess.Popen(_cmd(run), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
-  ckpts = run / "runs" / "a_plain" / "checkpoints"
+  ckpts = run / "runs" / "chained" / "checkpoints"
   deadline = time.time() + 600
   while time.time() < deadline and proc.poll() is None:
     if any(p.name.isdigit() and 10 <= int(p.name) < 60 for p in ckpts.glob("*")):
@@ -42,7 +43,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
   assert not (run / "results.json").exists()
   out = subprocess.run(_cmd(run), cwd=ROOT, env=_env(), check=True, capture_output=True,
                        text=True, timeout=600)
-  rows = [json.loads(l) for l in open(run / "runs" / "a_plain" / "metrics.jsonl")]
+  rows = [json.loads(l) for l in open(run / "runs" / "chained" / "metrics.jsonl")]
   assert [r["step"] for r in rows] == list(range(1, 61))  # resumed: each step logged once
   a = json.loads((ref / "results.json").read_text())["final"]
   b = json.loads((run / "results.json").read_text())["final"]

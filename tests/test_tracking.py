@@ -23,6 +23,7 @@ def _ascent_path(P, lam, theta1, theta2, num_steps, lr=1e-2):
   return path
 
 
+@pytest.mark.slow  # 40–90 s; test_tracking_chained_small_d_* covers the same code by default
 def test_tracking_chained_d1000_follows_log_z_over_200_steps():
   """Acceptance: d = 1,000, λ = 100, 200 steps of lr 1e-2 (norms 0.05–1, log Z moving by
   ~120 nats): within 1 nat at every step, ∇θ₁ log Z at median cosine ≥ 0.99.  N = 256,

@@ -13,3 +13,11 @@ def define_flags(name: str, workdir_help: str = "where results go"):
       "experiment config (path[:preset])")
   workdir = flags.DEFINE_string("workdir", f"results/{name}", workdir_help)
   return config, workdir
+
+
+
+def setup_runtime(cfg) -> None:
+  """Before any computation: `cfg.multihost` starts jax.distributed (TPU pods, SLURM)."""
+  if cfg.get("multihost"):
+    from lprior import distributed
+    distributed.initialize()

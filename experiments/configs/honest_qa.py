@@ -7,12 +7,8 @@ default (the README's main job, ≤ 5 min on 2 cores), full.
 import ml_collections
 
 from lprior.honest_qa import default_model_config, default_world_config
+from lprior.honest_qa.experiment import VARIANTS
 from lprior.train import nested
-
-# each variant: (name, method, form, stop_intended); methods per DESIGN §4 / issue 3:
-# (a) plain SGD one head; (b) two heads + λC, no log Z; (c) nested chained; (d) nested partitioned
-VARIANTS = ("a_plain", "b_two_heads", "b_two_heads_stop", "c_chained", "c_chained_stop",
-            "d_partitioned", "d_partitioned_stop")
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
@@ -25,6 +21,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.eval_every = 50
   c.checkpoint_every = 100
   c.multihost = False  # initialise jax.distributed (TPU pods, SLURM)
+  c.fast_compile = True  # XLA's cheapest CPU compile: these sizes are compile-bound
   c.world = default_world_config()
   c.world.n_small, c.world.n_test = 1000, 500
   c.model = default_model_config()
@@ -44,6 +41,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.model.trunk_features = (64, 64)
     c.train.num_particles = 64
     c.lam_sweep = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+    c.fast_compile = False
   elif preset != "default":
     raise ValueError(f"unknown preset {preset!r}; choose smoke, default or full")
   c.preset = preset

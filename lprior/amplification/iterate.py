@@ -27,10 +27,8 @@ from lprior.amplification.human import Calls
 from lprior.amplification.models import Fns
 from lprior.amplification.tasks import Task
 from lprior.pytree import PyTree
+from lprior.xla import FAST_COMPILE
 
-# XLA options that cut CPU compile time several-fold for somewhat slower code: for smoke runs
-# and tests, where compiling dominates.
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 NEVER_CONFIDENT = 1e6  # an α no score clears
 ONE_PATH = ("adversary", "random", "none")  # rules that recurse on one subquestion at most
 QUALITY_FLOOR = -10.0  # Adv regresses on max(quality, floor): confident blunders do not dominate

@@ -2,7 +2,7 @@
 two-headed model, and the exact small universe of programs (the seed's bit accounting)."""
 
 from lprior.honest_qa.comparisons import (Comparisons, bradley_terry_log_likelihood,
-                                          make_comparisons)
+                                          make_comparisons, with_comparisons)
 from lprior.honest_qa.labelers import (HUMAN_RIGHT, MIXED_ERROR, SEEN_ERROR, UNSEEN_ERROR,
                                        Labels, complex_label, label, simple_label)
 from lprior.honest_qa.model import HEADS, Model, default_model_config, make_model
@@ -20,5 +20,5 @@ __all__ = [
     "answer_names", "bradley_terry_log_likelihood", "complex_label", "default_model_config",
     "default_world_config", "evaluate", "evaluate_all", "exact_universe", "label",
     "make_comparisons", "make_datasets", "make_model", "make_splits", "sample_examples",
-    "simple_label", "world_spec",
+    "simple_label", "with_comparisons", "world_spec",
 ]

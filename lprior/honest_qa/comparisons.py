@@ -20,7 +20,9 @@ import jax.numpy as jnp
 
 from lprior.honest_qa.splits import Split
 from lprior.honest_qa.world import WorldSpec, valid_answers, world_spec
-from lprior.posterior.terms import ApplyFn, heads
+from lprior.posterior import terms as post_terms
+from lprior.posterior.data import Data
+from lprior.posterior.terms import ApplyFn
 from lprior.pytree import PyTree
 
 
@@ -70,15 +72,23 @@ def _judge(key: jax.Array, spec: WorldSpec, split: Split) -> Comparisons:
                      winner_is_true=winner == split.y_true)
 
 
+def pairs(comparisons: Comparisons) -> jax.Array:
+  """(n, 2) int32: (winner, loser) of every judged pair."""
+  return jnp.stack([comparisons.winner, comparisons.loser], -1)
+
+
+def with_comparisons(data: Data, comparisons: Comparisons) -> Data:
+  """`data` whose large set is the judged pairs (x, (winner, loser), kept) instead of labels:
+  the data of the trainers' likelihood='bradley_terry' mode."""
+  return data._replace(x_large=comparisons.x, y_large=pairs(comparisons),
+                       w_large=comparisons.weight)
+
+
 def bradley_terry_log_likelihood(params: PyTree, apply_fn: ApplyFn,
                                  comparisons: Comparisons) -> jax.Array:
   """Σ_n w_n log σ(s_n[winner] − s_n[loser]), s = log softmax of the intended head.  -> ()
 
   An alternative L(θ) (DESIGN §1) on judged pairs instead of labels.
   """
-  intended, _ = heads(params, apply_fn, comparisons.x, name="comparisons.x")  # (n, K)
-  chex.assert_equal_shape_prefix([intended, comparisons.winner], 1)
-  s = jax.nn.log_softmax(intended, -1)
-  pick = lambda y: jnp.take_along_axis(s, y[:, None], -1)[:, 0]  # (n,)
-  return jnp.sum(comparisons.weight * jax.nn.log_sigmoid(pick(comparisons.winner)
-                                                         - pick(comparisons.loser)))
+  return post_terms.bradley_terry_log_likelihood(params, apply_fn, comparisons.x,
+                                                 pairs(comparisons), comparisons.weight)

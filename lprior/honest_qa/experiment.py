@@ -1,106 +1,206 @@
-"""The honest-QA experiment (issue 3 §6): every method on the same worlds, seeds vmapped so one
-compilation serves all seeds of a variant; resumable through `lprior.train.fit`."""
+"""The honest-QA experiment (issue 3 §6): every method on the same worlds, resumable through
+`lprior.train.fit`.
+
+Methods: (a) plain SGD, one head, on the large set; (b) two heads with λC and no log Z;
+(c) the nested posterior, chained form; (d) nested, partitioned; (b)–(d) with and without
+`stop_intended`; plus (c) at the λ of `lam_sweep`.  Runs that share a compiled step form a
+group ('plain'; 'chained': (b), (c) and the sweep; 'partitioned': (d)): inside a group the arms
+differ only in (λ, stop_intended, w), where w weighs log Z (0 for (b)), so one compilation
+serves arms × seeds, vmapped over one batch axis and sharded over every device.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
-from lprior.honest_qa import make_datasets, make_model, world_spec
+from lprior.honest_qa import (make_comparisons, make_datasets, make_model, with_comparisons,
+                               world_spec)
 from lprior.honest_qa.splits import rates
 from lprior.train import fit, nested, plain
+from lprior.xla import compiler_options
 
+VARIANTS = ("a_plain", "b_two_heads", "b_two_heads_stop", "c_chained", "c_chained_stop",
+            "d_partitioned", "d_partitioned_stop")
 TEST_SPLITS = ("iid", "human_wrong_seen", "human_wrong_unseen")
+GROUP_OF = {"a": "plain", "b": "chained", "c": "chained", "d": "partitioned"}
 
 
-def variant_train_config(cfg, variant: str, lam: float | None = None):
-  """The trainer config of one variant (None for method (a))."""
-  if variant.startswith("a_"):
-    return None
+class Arm(NamedTuple):
+  """One trained variant: its name and the values that may differ inside its group."""
+  name: str
+  lam: float
+  stop_intended: bool
+  logz_weight: float  # w in −w·log Z(θ₁): 1 nested, 0 method (b)
+
+
+def sweep_name(cfg, lam: float) -> str:
+  """The run that gives the λ sweep's point `lam` (c_chained itself at the trainer's λ)."""
+  variants = cfg.variants.split(",")
+  return "c_chained" if lam == cfg.train.lam and "c_chained" in variants else f"c_chained_lam{lam:g}"
+
+
+def plan(cfg) -> dict[str, list[Arm]]:
+  """{group: arms} for cfg.variants and cfg.lam_sweep; ValueError on an unknown variant."""
+  groups: dict[str, list[Arm]] = {"plain": [], "chained": [], "partitioned": []}
+  for v in cfg.variants.split(","):
+    if v not in VARIANTS:
+      raise ValueError(f"unknown variant {v!r} in config.variants; choose from {VARIANTS}")
+    groups[GROUP_OF[v[0]]].append(
+        Arm(v, cfg.train.lam, v.endswith("_stop"), 0.0 if v.startswith("b_") else 1.0))
+  for lam in cfg.lam_sweep or ():
+    if lam < 0:
+      raise ValueError(f"config.lam_sweep holds {lam}; λ must be >= 0")
+    name = sweep_name(cfg, lam)
+    if name != "c_chained":
+      groups["chained"].append(Arm(name, float(lam), False, 1.0))
+  return {g: arms for g, arms in groups.items() if arms}
+
+
+def group_train_config(cfg, group: str, arms: list[Arm]):
+  """The trainer config shared by a group's arms (log Z left out when no arm weighs it)."""
   t = cfg.train.copy_and_resolve_references()
-  t.stop_intended = variant.endswith("_stop")
-  if variant.startswith("b_"):
-    t.form, t.logz = "chained", "none"
-  elif variant.startswith("c_"):
-    t.form = "chained"
-  elif variant.startswith("d_"):
-    t.form = "partitioned"
-  else:
-    raise ValueError(f"unknown variant {variant!r}")
-  if lam is not None:
-    t.lam = lam
+  t.form = group
+  if all(a.logz_weight == 0 for a in arms):
+    t.logz = "none"
   return t
 
 
 def seed_data(cfg) -> tuple[Any, dict, jax.Array]:
-  """Per-seed worlds stacked on a leading seed axis: (Data, splits, seed keys)."""
+  """Per-seed worlds stacked on a leading seed axis: (Data, splits, seed keys).  With
+  train.likelihood='bradley_terry' the large set holds step 3's judged pairs, not labels."""
   keys = jax.random.split(jax.random.key(cfg.seed), cfg.num_seeds)
   per = [make_datasets(jax.random.fold_in(k, 0), cfg.world) for k in keys]
+  if cfg.train.likelihood == "bradley_terry":
+    per = [(with_comparisons(d, make_comparisons(jax.random.fold_in(k, 3), cfg.world, sp["large"])),
+            sp) for k, (d, sp) in zip(keys, per)]
   stack = lambda *xs: jnp.stack(xs)
   data = jax.tree.map(stack, *[p[0] for p in per])
   splits = {n: jax.tree.map(stack, *[p[1][n] for p in per]) for n in per[0][1]}
   return data, splits, keys
 
 
-def _eval_fn(apply_fn, splits, params_of):
+def _batch_sharding(batch: int) -> tuple[int, NamedSharding]:
+  """(padded batch size, sharding of its leading axis over every device)."""
+  devices = jax.devices()
+  padded = -(-batch // len(devices)) * len(devices)
+  mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
+  return padded, NamedSharding(mesh, PartitionSpec("batch"))
+
+
+def _batched(tree, index: np.ndarray, sharding: NamedSharding):
+  """tree's leading axis gathered at `index` (B,) and sharded over the devices."""
+  return jax.device_put(jax.tree.map(lambda x: x[index], tree), sharding)
+
+
+def _eval_fn(apply_fn, splits, params_of, seed_of, opts):
   names = [n for n in TEST_SPLITS if n in splits]
 
-  def one(params, sp):
+  def one(params, seed):
     out = {}
     for n in names:
-      logits = apply_fn(params, sp[n].x)[0]
-      r = rates(logits, sp[n].y_true, sp[n].y_human)
+      sp = jax.tree.map(lambda x: x[seed], splits[n])
+      r = rates(apply_fn(params, sp.x)[0], sp.y_true, sp.y_human)
       out.update({f"{n}/{k}": r[k] for k in ("accuracy", "repeats_human_error")})
     return out
 
-  batched = jax.jit(jax.vmap(one))
-  return lambda state: batched(params_of(state[0]), {n: splits[n] for n in names})
+  batched = jax.jit(jax.vmap(one), compiler_options=opts)
+  return lambda state: batched(params_of(state), seed_of)
 
 
-def run_variant(cfg, variant: str, data, splits, keys, workdir: str, lam: float | None = None):
-  """Train one variant on every seed; returns (history, final eval {metric: (S,) array})."""
-  tcfg = variant_train_config(cfg, variant, lam)
+def _per_arm(values: dict, arms: list[Arm], num_seeds: int) -> dict:
+  """{k: (B,)} over the batch (arm-major, padded) -> {'arm/k': (S,)}."""
+  out = {}
+  for k, v in values.items():
+    for i, a in enumerate(arms):
+      out[f"{a.name}/{k}"] = v[i * num_seeds:(i + 1) * num_seeds]
+  return out
+
+
+def _arm_history(history: list[dict], name: str) -> list[dict]:
+  """The rows of one arm, its keys without the 'arm/' prefix ('eval/arm/k' -> 'eval/k')."""
+  pre, epre = f"{name}/", f"eval/{name}/"
+  rows = []
+  for r in history:
+    row = {"step": r["step"]}
+    for k, v in r.items():
+      if k.startswith(pre):
+        row[k[len(pre):]] = v
+      elif k.startswith(epre):
+        row["eval/" + k[len(epre):]] = v
+    rows.append(row)
+  return rows
+
+
+def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
+              ) -> dict[str, tuple[list[dict], dict]]:
+  """Train a group's arms on every seed: {arm name: (history, final eval {metric: (S,)})}."""
+  S, A = cfg.num_seeds, len(arms)
+  batch, sharding = _batch_sharding(A * S)
+  seed_of = np.arange(batch) % S  # arm-major; the padding repeats real seeds of the last arm
+  arm_of = np.minimum(np.arange(batch) // S, A - 1)
+  tcfg = None if group == "plain" else group_train_config(cfg, group, arms)
+  opts = compiler_options(cfg.fast_compile)
   model = make_model(world_spec(cfg.world).n_answers, cfg.model, one_head=tcfg is None)
-  x0 = data.x_small[0]
-  params0 = jax.vmap(lambda k: model.init(jax.random.fold_in(k, 1), x0))(keys)
+  params0 = jax.jit(jax.vmap(lambda k: model.init(jax.random.fold_in(k, 1), data.x_small[0])),
+                    compiler_options=opts)(keys)
+  hyper = {f: jnp.asarray([getattr(arms[i], f) for i in arm_of])
+           for f in ("lam", "stop_intended", "logz_weight")}
+  per = _batched((data, params0, keys), seed_of, sharding)
+  hyper = jax.device_put(hyper, sharding)
+
   if tcfg is None:
-    pcfg = cfg.train
-    state = jax.vmap(lambda k, p: plain.init(k, p, pcfg))(keys, params0)
-    step = lambda st, d, s: plain.make_step(model.apply_fn, d, pcfg)(st, s)
+    state = jax.jit(jax.vmap(lambda k, p: plain.init(k, p, cfg.train)),
+                    compiler_options=opts)(per[2], per[1])
+    step_one = lambda st, d, p0, h, s: plain.make_step(model.apply_fn, d, cfg.train)(st, s)
     params_of = lambda st: st.params
-    config = dict(variant=variant, train=cfg.train.to_dict())
   else:
-    def init_one(k, p0, d):
-      problem, t1, t2 = nested.make_problem(model.apply_fn, p0, d, tcfg)
-      return nested.init(jax.random.fold_in(k, 2), problem, t1, t2, tcfg)
+    def problem(d, p0, h):
+      return nested.make_problem(model.apply_fn, p0, d, tcfg, lam=h["lam"],
+                                 stop_intended=h["stop_intended"], logz_weight=h["logz_weight"])
 
-    state = jax.vmap(init_one)(keys, params0, data)
+    def init_one(d, p0, k, h):
+      prob, t1, t2 = problem(d, p0, h)
+      return nested.init(jax.random.fold_in(k, 2), prob, t1, t2, tcfg)
 
-    def step(st, d, s, p0):
-      problem, _, _ = nested.make_problem(model.apply_fn, p0, d, tcfg)
-      return nested.make_step(problem, d, tcfg)(st, s)
-
+    state = jax.jit(jax.vmap(init_one), compiler_options=opts)(*per, hyper)
+    step_one = lambda st, d, p0, h, s: nested.make_step(problem(d, p0, h)[0], d, tcfg)(st, s)
     params_of = lambda st: nested.model_params(st, tcfg.form)
-    config = dict(variant=variant, train=tcfg.to_dict())
 
   def step_fn(full, s):
-    st, d, p0 = full
-    if tcfg is None:
-      new, m = jax.vmap(step, in_axes=(0, 0, None))(st, d, s)
-    else:
-      new, m = jax.vmap(step, in_axes=(0, 0, None, 0))(st, d, s, p0)
-    return (new, d, p0), m
+    st, (d, p0, k), h = full
+    new, m = jax.vmap(step_one, in_axes=(0, 0, 0, 0, None))(st, d, p0, h, s)
+    return (new, (d, p0, k), h), _per_arm(m, arms, S)
 
-  evaluate = _eval_fn(model.apply_fn, splits, params_of)
-  full = (state, data, params0)
-  config.update(seed=cfg.seed, num_seeds=cfg.num_seeds, world=cfg.world.to_dict(),
-                model=cfg.model.to_dict(), num_steps=cfg.num_steps)
-  full, hist = fit(full, step_fn, cfg.num_steps, workdir=workdir, config=config,
-                   eval_fn=evaluate, eval_every=cfg.eval_every,
-                   checkpoint_every=cfg.checkpoint_every, desc=variant)
-  final = {k: np.asarray(v) for k, v in evaluate(full).items()}
-  return hist, final
+  evaluate = _eval_fn(model.apply_fn, splits, params_of, jnp.asarray(seed_of), opts)
+  evaluate_arms = lambda full: _per_arm(evaluate(full[0]), arms, S)
+  config = dict(group=group, arms=[a._asdict() for a in arms], seed=cfg.seed, num_seeds=S,
+                world=cfg.world.to_dict(), model=cfg.model.to_dict(), num_steps=cfg.num_steps,
+                train=(tcfg or cfg.train).to_dict())
+  full, hist = fit((state, per, hyper), step_fn, cfg.num_steps, workdir=workdir, config=config,
+                   eval_fn=evaluate_arms, eval_every=cfg.eval_every,
+                   checkpoint_every=cfg.checkpoint_every, desc=group, compiler_options=opts)
+  final = {k: np.asarray(v) for k, v in evaluate_arms(full).items()}
+  return {a.name: (_arm_history(hist, a.name),
+                   {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith(a.name + "/")})
+          for a in arms}
+
+
+def run(cfg, workdir: str) -> tuple[dict, dict, dict]:
+  """Every group of `plan(cfg)`: (runs {variant: (history, final)}, sweep {λ: (history, final)},
+  the simple labeler's accuracy on each test split)."""
+  data, splits, keys = seed_data(cfg)
+  results = {}
+  for group, arms in plan(cfg).items():
+    results.update(run_group(cfg, group, arms, data, splits, keys,
+                             os.path.join(workdir, "runs", group)))
+  runs = {v: results[v] for v in cfg.variants.split(",")}
+  sweep = {lam: results[sweep_name(cfg, lam)] for lam in cfg.lam_sweep or ()}
+  human = {n: float((splits[n].y_human == splits[n].y_true).mean())
+           for n in TEST_SPLITS if n in splits}
+  return runs, sweep, human

@@ -15,6 +15,7 @@ training; only the human's errors of that kind never reach a training label).
 
 from __future__ import annotations
 
+from functools import partial
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -28,6 +29,7 @@ from lprior.honest_qa.labelers import HUMAN_RIGHT, SEEN_ERROR, UNSEEN_ERROR, Lab
 from lprior.honest_qa.world import Examples, WorldSpec, sample_examples, world_spec
 from lprior.posterior.data import Data
 from lprior.posterior.terms import ApplyFn
+from lprior.xla import FAST_COMPILE
 from lprior.pytree import PyTree
 
 SPLIT_NAMES = ("small", "large", "iid", "human_wrong_seen", "human_wrong_unseen")
@@ -58,10 +60,10 @@ def to_split(ex: Examples, lab: Labels) -> Split:
 _CHUNK = 8192  # one fixed round size for the rejection sampler
 
 
-@jax.jit
+@partial(jax.jit, compiler_options=FAST_COMPILE)
 def labelled_chunk(key: jax.Array, spec: WorldSpec) -> tuple[Examples, Labels]:
   """8192 labelled i.i.d. examples (one compilation per n_slots, n_colours, n_shapes and
-  question_types)."""
+  question_types; a small elementwise program, so compiled cheaply)."""
   ex = sample_examples(key, spec, _CHUNK)
   return ex, labelers.label(ex, spec)
 

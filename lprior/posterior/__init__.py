@@ -9,10 +9,12 @@ from lprior.posterior.log_posterior import (TERM_KEYS, chained_energy, chained_l
 from lprior.posterior.partition import (check_mask, default_mask, mask_from_predicate, merge,
                                         split)
 from lprior.posterior.prior import chained_log_prior_terms, partitioned_log_prior_terms
-from lprior.posterior.terms import ApplyFn, consistency, heads, log_likelihood
+from lprior.posterior.terms import (LIKELIHOODS, ApplyFn, bradley_terry_log_likelihood,
+                                   consistency, get_likelihood, heads, log_likelihood)
 
 __all__ = [
-    "ApplyFn", "DIVERGENCES", "Data", "Divergence", "TERM_KEYS", "as_data", "chained_energy",
+    "ApplyFn", "DIVERGENCES", "Data", "Divergence", "LIKELIHOODS", "TERM_KEYS", "as_data",
+    "bradley_terry_log_likelihood", "chained_energy", "get_likelihood",
     "chained_log_posterior", "chained_log_prior_terms", "check_mask", "consistency",
     "default_mask", "get_divergence", "heads", "jensen_shannon", "log_likelihood", "merge",
     "mask_from_predicate", "partitioned_energy", "partitioned_log_posterior",

@@ -19,7 +19,7 @@ from lprior.posterior.data import Data, as_data
 from lprior.posterior.divergences import Divergence, get_divergence
 from lprior.posterior.partition import merge
 from lprior.posterior.prior import chained_log_prior_terms, partitioned_log_prior_terms
-from lprior.posterior.terms import ApplyFn, consistency, log_likelihood
+from lprior.posterior.terms import ApplyFn, consistency, get_likelihood
 from lprior.pytree import PyTree
 
 LogZ = jax.Array | float | Callable[[PyTree], jax.Array]
@@ -30,11 +30,13 @@ TERM_KEYS = ("log_likelihood", "log_prior_theta1", "log_prior_theta2", "lam_cons
 def chained_log_posterior(theta1: PyTree, theta2: PyTree, *, apply_fn: ApplyFn, theta0: PyTree,
                           data: Data | Mapping, sigma1, sigma2, lam, log_z: LogZ,
                           divergence: str | Divergence = "symmetric_kl",
-                          stop_intended: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
+                          stop_intended: bool = False, likelihood: str | Callable = "labels"
+                          ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """(log p̃(θ₁, θ₂ | D), terms) of the chained form; total = L + priors − λC(θ₂) − log Z(θ₁).
 
   `log_z` is an estimate of log Z(θ₁) (a scalar, treated as given: no gradient flows to θ₁
   unless it was computed from θ₁ inside the same trace) or a callable log_z(θ₁) -> ().
+  `likelihood` picks L (`terms.get_likelihood`: 'labels' or 'bradley_terry' on pairs).
   """
   data = as_data(data)
   _checks.check_nonnegative(lam, "lam")
@@ -42,7 +44,8 @@ def chained_log_posterior(theta1: PyTree, theta2: PyTree, *, apply_fn: ApplyFn, 
   priors = chained_log_prior_terms(theta1, theta2, theta0, sigma1=sigma1, sigma2=sigma2)
   c = consistency(theta2, apply_fn, data.x_small, divergence=div, stop_intended=stop_intended)
   terms = dict(
-      log_likelihood=log_likelihood(theta2, apply_fn, data.x_large, data.y_large, data.w_large),
+      log_likelihood=get_likelihood(likelihood)(theta2, apply_fn, data.x_large, data.y_large,
+                                                data.w_large),
       **priors,
       lam_consistency=lam * c,
       log_z=_log_z_value(log_z, theta1))
@@ -53,12 +56,13 @@ def partitioned_log_posterior(theta1: PyTree, theta2: PyTree, *, apply_fn: Apply
                               theta1_init: PyTree, theta2_init: PyTree, data: Data | Mapping,
                               sigma1, sigma2, lam, log_z: LogZ,
                               divergence: str | Divergence = "symmetric_kl",
-                              stop_intended: bool = False
+                              stop_intended: bool = False,
+                              likelihood: str | Callable = "labels"
                               ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """(log p̃(θ₁, θ₂ | D), terms) of the partitioned form; L and C on θ = merge(θ₁, θ₂).
 
   θ₁, θ₂, θ₁⁰, θ₂⁰ are halves from `partition.split` (None in the other part's leaves);
-  `log_z` as in `chained_log_posterior`.
+  `log_z` and `likelihood` as in `chained_log_posterior`.
   """
   data = as_data(data)
   _checks.check_nonnegative(lam, "lam")
@@ -68,7 +72,8 @@ def partitioned_log_posterior(theta1: PyTree, theta2: PyTree, *, apply_fn: Apply
   params = merge(theta1, theta2)
   c = consistency(params, apply_fn, data.x_small, divergence=div, stop_intended=stop_intended)
   terms = dict(
-      log_likelihood=log_likelihood(params, apply_fn, data.x_large, data.y_large, data.w_large),
+      log_likelihood=get_likelihood(likelihood)(params, apply_fn, data.x_large, data.y_large,
+                                                data.w_large),
       **priors,
       lam_consistency=lam * c,
       log_z=_log_z_value(log_z, theta1))

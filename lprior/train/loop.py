@@ -37,11 +37,13 @@ def _scalars(metrics: dict) -> dict[str, Any]:
 def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = None,
         config: dict | None = None, eval_fn: EvalFn | None = None, eval_every: int = 0,
         log_every: int = 1, checkpoint_every: int = 0, desc: str = "train",
-        show_progress: bool = True, keep: int = 2) -> tuple[Any, list[dict]]:
+        show_progress: bool = True, keep: int = 2,
+        compiler_options: dict | None = None) -> tuple[Any, list[dict]]:
   """Run `num_steps` steps from `state` (or from the latest checkpoint in workdir/checkpoints).
 
   Returns (final state, history): one dict of scalar metrics per logged step (eval metrics
   prefixed 'eval/').  Only process 0 writes metrics; every process takes part in checkpoints.
+  `compiler_options` go to the step's `jax.jit` (e.g. `lprior.xla.FAST_COMPILE`).
   """
   ckpt = None
   start = 0
@@ -52,7 +54,7 @@ def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = No
       start, state = restored
   writer = MetricsWriter(workdir, enabled=jax.process_index() == 0,
                          resume_step=start if start else None) if workdir else None
-  jstep = jax.jit(step_fn)
+  jstep = jax.jit(step_fn, compiler_options=compiler_options)
   progress = Progress(num_steps, desc, start=start) if show_progress else None
   history: list[dict] = []
   for step in range(start, num_steps):

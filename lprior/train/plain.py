@@ -30,12 +30,14 @@ def init(key, params: PyTree, cfg) -> PlainState:
 
 
 def make_step(apply_fn: post.ApplyFn, data: post.Data, cfg) -> Callable:
-  """step_fn(state, step) -> (state, metrics): one optax step on −L/n (mean log-likelihood)."""
+  """step_fn(state, step) -> (state, metrics): one optax step on −L/n (mean log-likelihood;
+  L from cfg.likelihood as in the nested trainer)."""
   opt = _opt(cfg)
   n = data.y_large.shape[0]
 
   def loss(params):
-    return -post.log_likelihood(params, apply_fn, data.x_large, data.y_large, data.w_large) / n
+    l_fn = post.get_likelihood(cfg.get("likelihood", "labels"))
+    return -l_fn(params, apply_fn, data.x_large, data.y_large, data.w_large) / n
 
   def step_fn(state: PlainState, step):
     value, g = jax.value_and_grad(loss)(state.params)
