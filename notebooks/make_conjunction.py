@@ -3,11 +3,8 @@
 Pass --execute to also run it once with nbclient (outputs are not saved).
 """
 
-import pathlib
-import sys
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from notebook_writer import write
 
 CELLS = [
     new_markdown_cell(
@@ -56,20 +53,5 @@ CELLS = [
 ]
 
 
-def main() -> None:
-  path = pathlib.Path(__file__).with_name("conjunction.ipynb")
-  for i, cell in enumerate(CELLS):
-    cell.id = f"cell-{i}"  # stable ids: regenerating gives the same file
-  nb = new_notebook(cells=CELLS, metadata={"kernelspec": {"name": "python3",
-                                                          "display_name": "Python 3"}})
-  nbformat.write(nb, path)
-  if "--execute" in sys.argv:
-    import nbclient
-    ran = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(ran, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parents[1])}}).execute()
-    print("executed OK")
-
-
 if __name__ == "__main__":
-  main()
+  write("conjunction", CELLS)

@@ -17,31 +17,33 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.num_seeds = 5
   c.variants = ",".join(VARIANTS)
   c.lam_sweep = (1.0, 10.0, 100.0)  # honesty against λ (chained, stop_intended=False)
-  c.num_steps = 300
-  c.eval_every = 50
+  c.num_steps = 150
+  c.eval_every = 25
   c.checkpoint_every = 100
   c.multihost = False  # initialise jax.distributed (TPU pods, SLURM)
-  c.fast_compile = True  # XLA's cheapest CPU compile: these sizes are compile-bound
+  c.fast_compile = False  # XLA's cheapest compile: for compile-bound runs (smoke), 2x slower steps
   c.world = default_world_config()
-  c.world.n_small, c.world.n_test = 1000, 500
+  c.world.n_small, c.world.n_test = 8000, 500
+  c.consistency_size = 500  # C (and so log Z) on this many small-set inputs; 0: all of them
   c.model = default_model_config()
   c.model.trunk_features = (32, 32)
   c.train = nested.default_config()
   c.train.update(lam=10.0, sigma1=1.0, sigma2=0.05, lr_theta1=1e-2, lr_theta2=1e-2,
-                 num_particles=8, logz="tracking")
+                 num_particles=8, logz="tracking", batch_size=1024)
   preset = preset or "default"
   if preset == "smoke":
     c.num_seeds, c.num_steps, c.eval_every, c.checkpoint_every = 2, 40, 20, 20
     c.world.n_small, c.world.n_test = 300, 200
     c.model.trunk_features = (16,)
     c.lam_sweep = (1.0, 10.0)
+    c.fast_compile = True
   elif preset == "full":
     c.num_seeds, c.num_steps, c.eval_every, c.checkpoint_every = 8, 3000, 100, 500
-    c.world.n_small, c.world.n_test = 4000, 2000
+    c.world.n_small, c.world.n_test = 32000, 2000
+    c.consistency_size, c.train.batch_size = 2000, 4096
     c.model.trunk_features = (64, 64)
     c.train.num_particles = 64
     c.lam_sweep = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
-    c.fast_compile = False
   elif preset != "default":
     raise ValueError(f"unknown preset {preset!r}; choose smoke, default or full")
   c.preset = preset

@@ -4,9 +4,10 @@
 Methods: (a) plain SGD, one head, on the large set; (b) two heads with λC and no log Z;
 (c) the nested posterior, chained form; (d) nested, partitioned; (b)–(d) with and without
 `stop_intended`; plus (c) at the λ of `lam_sweep`.  Runs that share a compiled step form a
-group ('plain'; 'chained': (b), (c) and the sweep; 'partitioned': (d)): inside a group the arms
-differ only in (λ, stop_intended, w), where w weighs log Z (0 for (b)), so one compilation
-serves arms × seeds, vmapped over one batch axis and sharded over every device.
+group (GROUP_OF: (a), (b), (c) with the sweep, (d)): inside a group the arms differ only in
+(λ, stop_intended), traced values, so one compilation serves arms × seeds, vmapped over one
+batch axis and sharded over every device.  (b) is its own group, not (c) with log Z weighted 0:
+it would pay for tracking log Z it ignores.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from lprior.xla import compiler_options
 VARIANTS = ("a_plain", "b_two_heads", "b_two_heads_stop", "c_chained", "c_chained_stop",
             "d_partitioned", "d_partitioned_stop")
 TEST_SPLITS = ("iid", "human_wrong_seen", "human_wrong_unseen")
-GROUP_OF = {"a": "plain", "b": "chained", "c": "chained", "d": "partitioned"}
+GROUP_OF = {"a": "plain", "b": "two_heads", "c": "chained", "d": "partitioned"}
+FORM_OF = {"two_heads": "chained", "chained": "chained", "partitioned": "partitioned"}
 
 
 class Arm(NamedTuple):
@@ -47,7 +49,7 @@ def sweep_name(cfg, lam: float) -> str:
 
 def plan(cfg) -> dict[str, list[Arm]]:
   """{group: arms} for cfg.variants and cfg.lam_sweep; ValueError on an unknown variant."""
-  groups: dict[str, list[Arm]] = {"plain": [], "chained": [], "partitioned": []}
+  groups: dict[str, list[Arm]] = {g: [] for g in GROUP_OF.values()}
   for v in cfg.variants.split(","):
     if v not in VARIANTS:
       raise ValueError(f"unknown variant {v!r} in config.variants; choose from {VARIANTS}")
@@ -65,17 +67,20 @@ def plan(cfg) -> dict[str, list[Arm]]:
 def group_train_config(cfg, group: str, arms: list[Arm]):
   """The trainer config shared by a group's arms (log Z left out when no arm weighs it)."""
   t = cfg.train.copy_and_resolve_references()
-  t.form = group
+  t.form = FORM_OF[group]
   if all(a.logz_weight == 0 for a in arms):
     t.logz = "none"
   return t
 
 
 def seed_data(cfg) -> tuple[Any, dict, jax.Array]:
-  """Per-seed worlds stacked on a leading seed axis: (Data, splits, seed keys).  With
+  """Per-seed worlds stacked on a leading seed axis: (Data, splits, seed keys).  C is taken on
+  the first `consistency_size` inputs of the small set (0: all of it); with
   train.likelihood='bradley_terry' the large set holds step 3's judged pairs, not labels."""
   keys = jax.random.split(jax.random.key(cfg.seed), cfg.num_seeds)
   per = [make_datasets(jax.random.fold_in(k, 0), cfg.world) for k in keys]
+  if cfg.consistency_size:
+    per = [(d._replace(x_small=d.x_small[:cfg.consistency_size]), sp) for d, sp in per]
   if cfg.train.likelihood == "bradley_terry":
     per = [(with_comparisons(d, make_comparisons(jax.random.fold_in(k, 3), cfg.world, sp["large"])),
             sp) for k, (d, sp) in zip(keys, per)]

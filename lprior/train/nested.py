@@ -22,6 +22,7 @@ import optax
 from lprior import posterior as post
 from lprior.logz import estimate as logz_estimate
 from lprior.logz import tracking
+from lprior.train.minibatch import large_batch
 from lprior.pytree import PyTree, tree_add, tree_random_normal, tree_scale, tree_sub
 
 LOGZ_METHODS = ("tracking", "surrogate", "fresh", "none")
@@ -195,19 +196,10 @@ def make_step(problem: Problem, data: post.Data, cfg) -> Callable:
   """step_fn(state, step) -> (state, metrics) for `lprior.train.fit`."""
   opt1 = _optimizer(cfg.optimizer, cfg.lr_theta1, cfg.mode)
   opt2 = _optimizer(cfg.optimizer, cfg.lr_theta2, cfg.mode)
-  n_large = jax.tree.leaves(data.x_large)[0].shape[0]
   grad2 = jax.grad(lambda t2, t1, d: problem.log_post(t1, t2, d)[0])
   grad1 = jax.grad(lambda t1, t2, d: problem.log_post(t1, t2, d)[0])
 
-  def batch(key):
-    if not cfg.batch_size or cfg.batch_size >= n_large:
-      return data
-    idx = jax.random.choice(key, n_large, (cfg.batch_size,), replace=False)
-    w = jnp.full((cfg.batch_size,), n_large / cfg.batch_size)
-    if data.w_large is not None:
-      w = w * data.w_large[idx]
-    take = lambda x: jax.tree.map(lambda a: a[idx], x)
-    return data._replace(x_large=take(data.x_large), y_large=data.y_large[idx], w_large=w)
+  batch = lambda key: large_batch(key, data, cfg.batch_size)
 
   def step_fn(state: NestedState, step):
     key = jax.random.fold_in(state.key, step)

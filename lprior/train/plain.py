@@ -12,6 +12,7 @@ import optax
 
 from lprior import posterior as post
 from lprior.pytree import PyTree
+from lprior.train.minibatch import large_batch
 
 
 @flax.struct.dataclass
@@ -31,16 +32,18 @@ def init(key, params: PyTree, cfg) -> PlainState:
 
 def make_step(apply_fn: post.ApplyFn, data: post.Data, cfg) -> Callable:
   """step_fn(state, step) -> (state, metrics): one optax step on −L/n (mean log-likelihood;
-  L from cfg.likelihood as in the nested trainer)."""
+  L from cfg.likelihood and minibatches of cfg.batch_size as in the nested trainer)."""
   opt = _opt(cfg)
   n = data.y_large.shape[0]
 
-  def loss(params):
-    l_fn = post.get_likelihood(cfg.get("likelihood", "labels"))
-    return -l_fn(params, apply_fn, data.x_large, data.y_large, data.w_large) / n
+  l_fn = post.get_likelihood(cfg.get("likelihood", "labels"))
+
+  def loss(params, d):
+    return -l_fn(params, apply_fn, d.x_large, d.y_large, d.w_large) / n
 
   def step_fn(state: PlainState, step):
-    value, g = jax.value_and_grad(loss)(state.params)
+    d = large_batch(jax.random.fold_in(state.key, step), data, cfg.get("batch_size", 0))
+    value, g = jax.value_and_grad(loss)(state.params, d)
     updates, opt_state = opt.update(g, state.opt, state.params)
     params = optax.apply_updates(state.params, updates)
     return state.replace(params=params, opt=opt_state), dict(log_likelihood=-value * n,

@@ -1,9 +1,7 @@
-"""Writes notebooks/amplification.ipynb (without outputs):  python3 notebooks/build_amplification.py"""
+"""Writes notebooks/amplification.ipynb (without outputs):  python3 notebooks/make_amplification.py"""
 
-import pathlib
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from notebook_writer import write
 
 CELLS = [
     new_markdown_cell("""# Amplification with an adversary (DESIGN §7, issue 7)
@@ -53,9 +51,4 @@ display(Markdown(report.markdown_table(report.transparency_rows(results))))"""),
 ]
 
 if __name__ == "__main__":
-  nb = new_notebook(cells=CELLS, metadata={"kernelspec": {"name": "python3",
-                                                          "display_name": "Python 3",
-                                                          "language": "python"}})
-  path = pathlib.Path(__file__).with_name("amplification.ipynb")
-  nbformat.write(nb, path)
-  print("wrote", path)
+  write("amplification", CELLS)
