@@ -77,6 +77,19 @@ def test_kway_from_joint_matches_enumeration(x64):
     assert np.isclose(s[j], brute, atol=1e-12)
 
 
+def test_kway_from_samples_is_the_empirical_joints(x64):
+  """Sampled marginals equal the k-way marginals of the empirical joint of the same draws."""
+  p = np.asarray(_dirichlet_joint(2))
+  states = np.random.default_rng(0).choice(p.size, size=4000, p=p / p.sum())
+  draws = joint.state_bits(N)[states].astype(bool)  # (S, n)
+  empirical = np.bincount(states, minlength=p.size) / states.size
+  got, want = marg.from_samples(jnp.asarray(draws), 3), marg.from_joint(jnp.asarray(empirical), 3)
+  for a, b in zip(got.tensors, want.tensors):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-12)
+  with pytest.raises(ValueError, match="order"):
+    marg.from_samples(jnp.asarray(draws), N + 1)
+
+
 def test_bad_inputs_raise_value_errors(x64):
   p1 = jnp.array([0.5, 0.6, 0.7])
   p2 = jnp.outer(p1, p1)

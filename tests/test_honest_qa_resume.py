@@ -20,16 +20,22 @@ def _cmd(workdir):
   return [sys.executable, "-m", "experiments.honest_qa", f"--workdir={workdir}", *ARGS]
 
 
-def _env():
-  return {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+def _env(cache):
+  """One CPU device; a persistent compilation cache shared by the three launches."""
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  return env
 
 
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
-  ref = tmp_path / "ref"
-  subprocess.run(_cmd(ref), cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=600)
-
+  env = _env(tmp_path / "cache")
+  ref = tmp_path / "ref"  # the uninterrupted run, alongside the one to be killed
+  ref_log = open(tmp_path / "ref.log", "w")
+  ref_proc = subprocess.Popen(_cmd(ref), cwd=ROOT, env=env, stdout=ref_log,
+                              stderr=subprocess.STDOUT)
   run = tmp_path / "run"
-  proc = subprocess.Popen(_cmd(run), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+  proc = subprocess.Popen(_cmd(run), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
   ckpts = run / "runs" / "chained" / "checkpoints"
   deadline = time.time() + 600
@@ -41,8 +47,10 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   assert not (run / "results.json").exists()
-  out = subprocess.run(_cmd(run), cwd=ROOT, env=_env(), check=True, capture_output=True,
+  out = subprocess.run(_cmd(run), cwd=ROOT, env=env, check=True, capture_output=True,
                        text=True, timeout=600)
+  assert ref_proc.wait(timeout=600) == 0, (tmp_path / "ref.log").read_text()[-2000:]
+  ref_log.close()
   rows = [json.loads(l) for l in open(run / "runs" / "chained" / "metrics.jsonl")]
   assert [r["step"] for r in rows] == list(range(1, 61))  # resumed: each step logged once
   a = json.loads((ref / "results.json").read_text())["final"]

@@ -43,6 +43,7 @@ def test_smc_small_d_within_its_stderr(lam, form):
   assert float(r.stderr) < 0.3
 
 
+@pytest.mark.slow  # 25–55 s; the small-d SMC tests cover the same code in the default suite
 def test_smc_d1000_lam100_headline():
   """The acceptance case: d = 1,000, λ = 100, 256 particles: log Z within 0.5 nats and 3 SE, and
   ∇_μ log Z at cosine ≥ 0.99 with the closed form."""

@@ -91,6 +91,30 @@ def from_pairwise(p1: jax.Array, p2: jax.Array) -> KWay:
   return kw
 
 
+def from_samples(samples: jax.Array, order: int) -> KWay:
+  """Empirical k-way marginals (k = order) from S joint draws of the n statements (S, n) bool:
+  P̂(A_{i₁} ∧ … ∧ A_{i_j}) = mean over draws of Π the indicators.  Each entry has standard
+  error √(P̂(1 − P̂)/S); the result is a consistent set (the marginals of the empirical joint)."""
+  check_rank(samples, 2, "samples")
+  s_count, n = samples.shape
+  if s_count == 0:
+    raise ValueError("samples: no draws (shape (0, n))")
+  if not 1 <= order <= n:
+    raise ValueError(f"order must be in [1, n = {n}], got {order}")
+  return _sample_kway(jnp.asarray(samples, bool), order)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _sample_kway(samples: jax.Array, order: int) -> KWay:
+  x = samples.astype(jnp.float32 if not jax.config.jax_enable_x64 else jnp.float64)  # (S, n)
+  tensors, prod = [], x  # prod: (S, n, …, n) with j axes of statements
+  for j in range(1, order + 1):
+    if j > 1:
+      prod = prod[..., None] * x.reshape((x.shape[0],) + (1,) * (j - 1) + (x.shape[1],))
+    tensors.append(jnp.mean(prod, axis=0))
+  return KWay(tuple(tensors))
+
+
 def value(kw: KWay, s: tuple[int, ...]) -> jax.Array:
   """P(all statements in the index tuple s true), 1 ≤ |s| ≤ order."""
   return kw.tensors[len(s) - 1][tuple(s)]

@@ -90,9 +90,9 @@ def seed_data(cfg) -> tuple[Any, dict, jax.Array]:
   return data, splits, keys
 
 
-def _batch_sharding(batch: int) -> tuple[int, NamedSharding]:
-  """(padded batch size, sharding of its leading axis over every device)."""
-  devices = jax.devices()
+def _batch_sharding(batch: int, devices=None) -> tuple[int, NamedSharding]:
+  """(padded batch size, sharding of its leading axis over `devices`, default every device)."""
+  devices = jax.devices() if devices is None else list(devices)
   padded = -(-batch // len(devices)) * len(devices)
   mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
   return padded, NamedSharding(mesh, PartitionSpec("batch"))
@@ -142,11 +142,12 @@ def _arm_history(history: list[dict], name: str) -> list[dict]:
   return rows
 
 
-def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
-              ) -> dict[str, tuple[list[dict], dict]]:
-  """Train a group's arms on every seed: {arm name: (history, final eval {metric: (S,)})}."""
+def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str | None,
+              devices=None) -> dict[str, tuple[list[dict], dict]]:
+  """Train a group's arms on every seed: {arm name: (history, final eval {metric: (S,)})}.
+  The batch is sharded over `devices` (default: all); the numbers do not depend on them."""
   S, A = cfg.num_seeds, len(arms)
-  batch, sharding = _batch_sharding(A * S)
+  batch, sharding = _batch_sharding(A * S, devices)
   seed_of = np.arange(batch) % S  # arm-major; the padding repeats real seeds of the last arm
   arm_of = np.minimum(np.arange(batch) // S, A - 1)
   tcfg = None if group == "plain" else group_train_config(cfg, group, arms)
