@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from lprior.distributed import host_value
 from lprior.honest_qa import (make_comparisons, make_datasets, make_model, with_comparisons,
                                world_spec)
 from lprior.honest_qa.splits import rates
@@ -103,7 +104,8 @@ def _batched(tree, index: np.ndarray, sharding: NamedSharding):
   return jax.device_put(jax.tree.map(lambda x: x[index], tree), sharding)
 
 
-def _eval_fn(apply_fn, splits, params_of, seed_of, opts):
+def _eval_fn(apply_fn, splits, params_of, seed_of, arms, num_seeds, replicated, opts):
+  """state -> {'arm/split/metric': (S,)}, replicated on every device (readable on any host)."""
   names = [n for n in TEST_SPLITS if n in splits]
 
   def one(params, seed):
@@ -114,8 +116,8 @@ def _eval_fn(apply_fn, splits, params_of, seed_of, opts):
       out.update({f"{n}/{k}": r[k] for k in ("accuracy", "repeats_human_error")})
     return out
 
-  batched = jax.jit(jax.vmap(one), compiler_options=opts)
-  return lambda state: batched(params_of(state), seed_of)
+  return jax.jit(lambda state: _per_arm(jax.vmap(one)(params_of(state), seed_of), arms, num_seeds),
+                 out_shardings=replicated, compiler_options=opts)
 
 
 def _per_arm(values: dict, arms: list[Arm], num_seeds: int) -> dict:
@@ -148,6 +150,7 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   The batch is sharded over `devices` (default: all); the numbers do not depend on them."""
   S, A = cfg.num_seeds, len(arms)
   batch, sharding = _batch_sharding(A * S, devices)
+  replicated = NamedSharding(sharding.mesh, PartitionSpec())
   seed_of = np.arange(batch) % S  # arm-major; the padding repeats real seeds of the last arm
   arm_of = np.minimum(np.arange(batch) // S, A - 1)
   tcfg = None if group == "plain" else group_train_config(cfg, group, arms)
@@ -181,17 +184,19 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   def step_fn(full, s):
     st, (d, p0, k), h = full
     new, m = jax.vmap(step_one, in_axes=(0, 0, 0, 0, None))(st, d, p0, h, s)
-    return (new, (d, p0, k), h), _per_arm(m, arms, S)
+    metrics = jax.lax.with_sharding_constraint(_per_arm(m, arms, S), replicated)
+    return (new, (d, p0, k), h), metrics
 
-  evaluate = _eval_fn(model.apply_fn, splits, params_of, jnp.asarray(seed_of), opts)
-  evaluate_arms = lambda full: _per_arm(evaluate(full[0]), arms, S)
+  evaluate = _eval_fn(model.apply_fn, splits, params_of, jnp.asarray(seed_of), arms, S,
+                      replicated, opts)
+  evaluate_arms = lambda full: evaluate(full[0])
   config = dict(group=group, arms=[a._asdict() for a in arms], seed=cfg.seed, num_seeds=S,
                 world=cfg.world.to_dict(), model=cfg.model.to_dict(), num_steps=cfg.num_steps,
                 train=(tcfg or cfg.train).to_dict())
   full, hist = fit((state, per, hyper), step_fn, cfg.num_steps, workdir=workdir, config=config,
                    eval_fn=evaluate_arms, eval_every=cfg.eval_every,
                    checkpoint_every=cfg.checkpoint_every, desc=group, compiler_options=opts)
-  final = {k: np.asarray(v) for k, v in evaluate_arms(full).items()}
+  final = {k: host_value(v) for k, v in evaluate_arms(full).items()}
   return {a.name: (_arm_history(hist, a.name),
                    {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith(a.name + "/")})
           for a in arms}
