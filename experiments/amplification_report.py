@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.common.report import fmt_mean_se, markdown_table, write_json
+from experiments.common.report import fmt_mean_se, markdown_table, save_figure, write_json
 
 STYLE = {"adversary": "C3", "adversary_cold": "C5", "random": "C0", "always": "C2",
          "supervised": "k", "coin": "C1", "iterate": "C4"}
@@ -120,14 +120,6 @@ def transparency_rows(results) -> list[dict]:
   return rows
 
 
-def _finish(fig, path: str | None):
-  fig.tight_layout()
-  if path is not None:
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-  return fig
-
-
 def plot_accuracy(results, path: str | None = None):
   """M's accuracy against cumulative human calls, one panel per task (mean ± SE band)."""
   tasks = list(results["tasks"])
@@ -147,7 +139,7 @@ def plot_accuracy(results, path: str | None = None):
     ax.set_title(task)
     ax.grid(alpha=0.3)
   axes[0][0].legend(fontsize=8)
-  return _finish(fig, path)
+  return save_figure(fig, path)
 
 
 def plot_transparency(results, path: str | None = None):
@@ -172,7 +164,7 @@ def plot_transparency(results, path: str | None = None):
     ax.set_title(f"planted-error search, {task}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-  return _finish(fig, path)
+  return save_figure(fig, path)
 
 
 def write_report(results, config, workdir: str) -> str:

@@ -9,7 +9,8 @@ import time
 import jax
 import numpy as np
 
-from experiments.common.report import fmt_mean_se, markdown_table, mean_se, write_json
+from experiments.common.report import (fmt_mean_se, markdown_table, mean_se, save_figure,
+                                       write_json)
 from lprior.conjunction import experiment
 from lprior.progress import Progress
 
@@ -81,12 +82,6 @@ def _pyplot():
   return plt
 
 
-def _save(fig, path) -> None:
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  _pyplot().close(fig)
-
-
 def plot_smooth(rows, cfg, path) -> None:
   plt = _pyplot()
   names = [*ESTIMATORS] + [f"window{w}" for w in cfg.windows]
@@ -117,7 +112,7 @@ def plot_smooth(rows, cfg, path) -> None:
     ax.set_xlabel("n statements on the path")
     ax.set_ylabel("error in log P(all) (nats)")
   axes[0, -1].legend(fontsize=7, loc="lower left")
-  _save(fig, path)
+  save_figure(fig, path, dpi=110)
 
 
 def plot_cutoff(cut_rows, cfg, path) -> None:
@@ -137,7 +132,7 @@ def plot_cutoff(cut_rows, cfg, path) -> None:
   for ax in axes[:, 0]:
     ax.set_ylabel("|error| of w-neighbour est. (nats)")
   axes[0, -1].legend(fontsize=7)
-  _save(fig, path)
+  save_figure(fig, path, dpi=110)
 
 
 def plot_debater(ex_rows, deb_rows, path) -> None:
@@ -177,7 +172,7 @@ def plot_debater(ex_rows, deb_rows, path) -> None:
   ax.set_xlabel("debater budget (master LPs)")
   ax.set_ylabel("lowest P(all) found")
   ax.legend(fontsize=7, ncol=2)
-  _save(fig, path)
+  save_figure(fig, path, dpi=110)
 
 
 def run(cfg, workdir: str) -> str:

@@ -8,7 +8,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments.common.report import fmt_mean_se, markdown_table, mean_se, write_json  # noqa: E402
+from experiments.common.report import (fmt_mean_se, markdown_table, mean_se,  # noqa: E402
+                                       save_figure, write_json)
 from lprior.honest_qa.experiment import TEST_SPLITS  # noqa: E402
 
 
@@ -40,9 +41,7 @@ def plot_curves(runs: dict, path: str) -> None:
       ax.fill_between(steps, m - se, m + se, alpha=0.2)
     ax.set(title=f"intended head accuracy: {s}", xlabel="step", ylabel="accuracy")
   axes[0][0].legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  save_figure(fig, path)
 
 
 def plot_lambda(sweep: dict, path: str) -> None:
@@ -59,9 +58,7 @@ def plot_lambda(sweep: dict, path: str) -> None:
   ax.set(xscale="log", xlabel="λ", ylabel="share of examples",
          title="nested (chained): honesty where the human is wrong")
   ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  save_figure(fig, path)
 
 
 def report(cfg, runs: dict, sweep: dict, human: dict, workdir: str) -> str:

@@ -4,8 +4,9 @@ faster this way) and the tests compare numbers computed under the same flags."""
 
 import os
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8 "
-                      "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
+from lprior.xla import FAST_COMPILE_FLAGS  # noqa: E402  (no JAX import)
+
+os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count=8 {FAST_COMPILE_FLAGS}")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -12,10 +12,11 @@ import pytest
 from scipy import stats
 
 from lprior.amplification import amplify, distill, human, iterate, models, tasks, transparency
+from lprior.xla import FAST_COMPILE
 
 KEY = lambda i: jax.random.key(i, impl="rbg")
-jit = functools.partial(jax.jit, compiler_options=iterate.FAST_COMPILE)  # compiling dominates
-make_models = functools.partial(models.make_models, compiler_options=iterate.FAST_COMPILE)
+jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)  # compiling dominates
+make_models = functools.partial(models.make_models, compiler_options=FAST_COMPILE)
 
 
 def _chisquare_p(observed, probs):
@@ -222,7 +223,7 @@ def test_planted_error_search():
   task, n = tasks.SumMod(3, 5), 64
   critic, params, losses = transparency.train_critic(KEY(8)[None], task, steps=5, batch_size=8,
                                                      hidden=(8,),
-                                                     compiler_options=iterate.FAST_COMPILE)
+                                                     compiler_options=FAST_COMPILE)
   assert losses.shape == (1, 5) and np.all(np.isfinite(losses))
   params = jax.tree.map(lambda x: x[0], params)
 

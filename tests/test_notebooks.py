@@ -6,6 +6,8 @@ import nbclient
 import nbformat
 import pytest
 
+from lprior.xla import FAST_COMPILE_FLAGS
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -13,8 +15,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path, monkeypatch):
   # the kernel sees one CPU device, as a reader's laptop would, and compiles cheaply
-  monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=0 "
-                     "--xla_llvm_disable_expensive_passes=true")
+  monkeypatch.setenv("XLA_FLAGS", FAST_COMPILE_FLAGS)
   nb = nbformat.read(path, as_version=4)
   client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                                    resources={"metadata": {"path": str(ROOT)}})

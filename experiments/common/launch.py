@@ -15,7 +15,6 @@ def define_flags(name: str, workdir_help: str = "where results go"):
   return config, workdir
 
 
-
 def setup_runtime(cfg) -> None:
   """Before any computation: `cfg.multihost` starts jax.distributed (TPU pods, SLURM)."""
   if cfg.get("multihost"):

@@ -47,3 +47,14 @@ def write_json(path: str, obj) -> None:
 
   with open(path, "w") as f:
     json.dump(obj, f, indent=2, default=default)
+
+
+def save_figure(fig, path: str | None, dpi: int = 120):
+  """tight_layout, then (given a path) write the PNG and close the figure; returns `fig` (left
+  open without a path, for notebooks to display)."""
+  fig.tight_layout()
+  if path is not None:
+    import matplotlib.pyplot as plt
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+  return fig

@@ -12,7 +12,7 @@ import numpy as np
 
 from lprior.amplification import iterate, transparency
 from lprior.amplification.tasks import TASKS, Task, make_task
-from lprior.xla import FAST_COMPILE
+from lprior.xla import compiler_options
 
 OnEval = Callable[[int, Mapping[str, np.ndarray]], Any]  # (step, {name: (num_seeds,)})
 
@@ -73,7 +73,7 @@ def transparency_costs(config, kind: str, stream: int) -> dict[str, np.ndarray]:
   tc = config.transparency
   task = make_task(kind, **tc[kind].to_dict())
   keys = seed_keys(config, stream)
-  opts = FAST_COMPILE if config.fast_compile else None
+  opts = compiler_options(config.fast_compile)
   k_critic, k_search = iterate.fold_keys(keys, 0), iterate.fold_keys(keys, 1)
   critic, params, losses = transparency.train_critic(
       k_critic, task, steps=tc.critic_steps, batch_size=tc.critic_batch,

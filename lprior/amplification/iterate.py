@@ -27,7 +27,7 @@ from lprior.amplification.human import Calls
 from lprior.amplification.models import Fns
 from lprior.amplification.tasks import Task
 from lprior.pytree import PyTree
-from lprior.xla import FAST_COMPILE
+from lprior.xla import compiler_options
 
 NEVER_CONFIDENT = 1e6  # an α no score clears
 ONE_PATH = ("adversary", "random", "none")  # rules that recurse on one subquestion at most
@@ -220,7 +220,7 @@ class Trainer:
       raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
     self.task, self.imitate, self.batch_size = task, imitate, batch_size
     self.optimizer = optax.adam(learning_rate)
-    opts = FAST_COMPILE if fast_compile else None
+    opts = compiler_options(fast_compile)
     self.fns, self._init_params = models.build_models(
         task, hidden=hidden, critic_hidden=critic_hidden, imitate=imitate,
         imitator_hidden=imitator_hidden, compiler_options=opts)

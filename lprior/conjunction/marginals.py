@@ -106,7 +106,7 @@ def from_samples(samples: jax.Array, order: int) -> KWay:
 
 @functools.partial(jax.jit, static_argnums=1)
 def _sample_kway(samples: jax.Array, order: int) -> KWay:
-  x = samples.astype(jnp.float32 if not jax.config.jax_enable_x64 else jnp.float64)  # (S, n)
+  x = samples.astype(float)  # (S, n), the default float dtype
   tensors, prod = [], x  # prod: (S, n, …, n) with j axes of statements
   for j in range(1, order + 1):
     if j > 1:

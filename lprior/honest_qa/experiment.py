@@ -6,8 +6,8 @@ Methods: (a) plain SGD, one head, on the large set; (b) two heads with λC and n
 `stop_intended`; plus (c) at the λ of `lam_sweep`.  Runs that share a compiled step form a
 group (GROUP_OF: (a), (b), (c) with the sweep, (d)): inside a group the arms differ only in
 (λ, stop_intended), traced values, so one compilation serves arms × seeds, vmapped over one
-batch axis and sharded over every device.  (b) is its own group, not (c) with log Z weighted 0:
-it would pay for tracking log Z it ignores.
+batch axis and sharded over every device.  (b) is its own group (logz='none'), not (c) with log
+Z weighted 0: it would pay for tracking a log Z it ignores.
 """
 
 from __future__ import annotations
@@ -39,13 +39,14 @@ class Arm(NamedTuple):
   name: str
   lam: float
   stop_intended: bool
-  logz_weight: float  # w in −w·log Z(θ₁): 1 nested, 0 method (b)
 
 
 def sweep_name(cfg, lam: float) -> str:
   """The run that gives the λ sweep's point `lam` (c_chained itself at the trainer's λ)."""
   variants = cfg.variants.split(",")
-  return "c_chained" if lam == cfg.train.lam and "c_chained" in variants else f"c_chained_lam{lam:g}"
+  if lam == cfg.train.lam and "c_chained" in variants:
+    return "c_chained"
+  return f"c_chained_lam{lam:g}"
 
 
 def plan(cfg) -> dict[str, list[Arm]]:
@@ -54,22 +55,21 @@ def plan(cfg) -> dict[str, list[Arm]]:
   for v in cfg.variants.split(","):
     if v not in VARIANTS:
       raise ValueError(f"unknown variant {v!r} in config.variants; choose from {VARIANTS}")
-    groups[GROUP_OF[v[0]]].append(
-        Arm(v, cfg.train.lam, v.endswith("_stop"), 0.0 if v.startswith("b_") else 1.0))
+    groups[GROUP_OF[v[0]]].append(Arm(v, cfg.train.lam, v.endswith("_stop")))
   for lam in cfg.lam_sweep or ():
     if lam < 0:
       raise ValueError(f"config.lam_sweep holds {lam}; λ must be >= 0")
     name = sweep_name(cfg, lam)
     if name != "c_chained":
-      groups["chained"].append(Arm(name, float(lam), False, 1.0))
+      groups["chained"].append(Arm(name, float(lam), False))
   return {g: arms for g, arms in groups.items() if arms}
 
 
-def group_train_config(cfg, group: str, arms: list[Arm]):
-  """The trainer config shared by a group's arms (log Z left out when no arm weighs it)."""
+def group_train_config(cfg, group: str):
+  """The trainer config shared by a group's arms (method (b): no log Z)."""
   t = cfg.train.copy_and_resolve_references()
   t.form = FORM_OF[group]
-  if all(a.logz_weight == 0 for a in arms):
+  if group == "two_heads":
     t.logz = "none"
   return t
 
@@ -153,13 +153,13 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   replicated = NamedSharding(sharding.mesh, PartitionSpec())
   seed_of = np.arange(batch) % S  # arm-major; the padding repeats real seeds of the last arm
   arm_of = np.minimum(np.arange(batch) // S, A - 1)
-  tcfg = None if group == "plain" else group_train_config(cfg, group, arms)
+  tcfg = None if group == "plain" else group_train_config(cfg, group)
   opts = compiler_options(cfg.fast_compile)
   model = make_model(world_spec(cfg.world).n_answers, cfg.model, one_head=tcfg is None)
   params0 = jax.jit(jax.vmap(lambda k: model.init(jax.random.fold_in(k, 1), data.x_small[0])),
                     compiler_options=opts)(keys)
   hyper = {f: jnp.asarray([getattr(arms[i], f) for i in arm_of])
-           for f in ("lam", "stop_intended", "logz_weight")}
+           for f in ("lam", "stop_intended")}
   per = _batched((data, params0, keys), seed_of, sharding)
   hyper = jax.device_put(hyper, sharding)
 
@@ -171,7 +171,7 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   else:
     def problem(d, p0, h):
       return nested.make_problem(model.apply_fn, p0, d, tcfg, lam=h["lam"],
-                                 stop_intended=h["stop_intended"], logz_weight=h["logz_weight"])
+                                 stop_intended=h["stop_intended"])
 
     def init_one(d, p0, k, h):
       prob, t1, t2 = problem(d, p0, h)

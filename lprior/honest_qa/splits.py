@@ -15,8 +15,8 @@ training; only the human's errors of that kind never reach a training label).
 
 from __future__ import annotations
 
-from functools import partial
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, NamedTuple
 
 import chex
@@ -29,8 +29,8 @@ from lprior.honest_qa.labelers import HUMAN_RIGHT, SEEN_ERROR, UNSEEN_ERROR, Lab
 from lprior.honest_qa.world import Examples, WorldSpec, sample_examples, world_spec
 from lprior.posterior.data import Data
 from lprior.posterior.terms import ApplyFn
-from lprior.xla import FAST_COMPILE
 from lprior.pytree import PyTree
+from lprior.xla import FAST_COMPILE
 
 SPLIT_NAMES = ("small", "large", "iid", "human_wrong_seen", "human_wrong_unseen")
 

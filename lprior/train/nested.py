@@ -22,8 +22,8 @@ import optax
 from lprior import posterior as post
 from lprior.logz import estimate as logz_estimate
 from lprior.logz import tracking
-from lprior.train.minibatch import large_batch
 from lprior.pytree import PyTree, tree_add, tree_random_normal, tree_scale, tree_sub
+from lprior.train.minibatch import large_batch
 
 LOGZ_METHODS = ("tracking", "surrogate", "fresh", "none")
 
@@ -65,7 +65,6 @@ class Problem(NamedTuple):
   energy_fn: Callable  # tracking form E(θ₁, θ₂′)
   mean_fn: Callable  # m(θ₁)
   sigma2: float
-  logz_weight: Any = 1.0  # w in log p̃ − w·log Z(θ₁): 1 the nested posterior, 0 leaves log Z out
 
 
 def _optimizer(name: str, lr: float, mode: str) -> optax.GradientTransformation:
@@ -77,11 +76,11 @@ def _optimizer(name: str, lr: float, mode: str) -> optax.GradientTransformation:
 
 
 def make_problem(apply_fn, params0: PyTree, data: post.Data, cfg, *, lam=None,
-                 stop_intended=None, logz_weight=1.0) -> tuple[Problem, PyTree, PyTree]:
+                 stop_intended=None) -> tuple[Problem, PyTree, PyTree]:
   """(problem, θ₁⁰, θ₂⁰) for `cfg.form`; chained starts θ₁ = θ₂ = θ₀ = params0.
 
-  `lam`, `stop_intended` (default: cfg's) and `logz_weight` may be traced, so that one compiled
-  step serves, under vmap, variants that differ only in them.
+  `lam` and `stop_intended` (default: cfg's) may be traced, so that one compiled step serves,
+  under vmap, variants that differ only in them.
   """
   lam = cfg.lam if lam is None else lam
   stop = cfg.stop_intended if stop_intended is None else stop_intended
@@ -92,7 +91,7 @@ def make_problem(apply_fn, params0: PyTree, data: post.Data, cfg, *, lam=None,
     lp = lambda t1, t2, d: post.chained_log_posterior(t1, t2, theta0=params0, data=d, **common)
     e2 = post.chained_energy(apply_fn, data.x_small, lam, cfg.divergence, stop)
     energy_fn, mean_fn = tracking.chained(e2)
-    return Problem(lp, energy_fn, mean_fn, cfg.sigma2, logz_weight), params0, params0
+    return Problem(lp, energy_fn, mean_fn, cfg.sigma2), params0, params0
   if cfg.form == "partitioned":
     mask = post.default_mask(params0, trunk_share=cfg.trunk_share)
     t1_0, t2_0 = post.split(params0, mask)
@@ -100,7 +99,7 @@ def make_problem(apply_fn, params0: PyTree, data: post.Data, cfg, *, lam=None,
         t1, t2, theta1_init=t1_0, theta2_init=t2_0, data=d, **common)
     e12 = post.partitioned_energy(apply_fn, data.x_small, lam, cfg.divergence, stop)
     energy_fn, mean_fn = tracking.partitioned(e12, t2_0)
-    return Problem(lp, energy_fn, mean_fn, cfg.sigma2, logz_weight), t1_0, t2_0
+    return Problem(lp, energy_fn, mean_fn, cfg.sigma2), t1_0, t2_0
   raise ValueError(f"train.form must be 'chained' or 'partitioned'; got {cfg.form!r}")
 
 
@@ -212,13 +211,11 @@ def make_step(problem: Problem, data: post.Data, cfg) -> Callable:
     for j in range(cfg.theta1_steps):
       k_l, k_b, k_n = jax.random.split(jax.random.fold_in(key, 1000 + j), 3)
       state, g_logz, diag = _logz_at_theta1(state, problem, cfg, step * cfg.theta1_steps + j, k_l)
-      g = tree_sub(grad1(state.theta1, state.theta2, batch(k_b)),
-                   tree_scale(g_logz, problem.logz_weight))
+      g = tree_sub(grad1(state.theta1, state.theta2, batch(k_b)), g_logz)
       theta1, opt1_state = _apply(opt1, g, state.opt1, state.theta1, cfg, cfg.lr_theta1, k_n)
       state = state.replace(theta1=theta1, opt1=opt1_state)
     total, terms = problem.log_post(state.theta1, state.theta2, data)
-    metrics = dict(terms, log_z=state.log_z,
-                   log_posterior=total - problem.logz_weight * state.log_z, **diag)
+    metrics = dict(terms, log_z=state.log_z, log_posterior=total - state.log_z, **diag)
     return state, metrics
 
   return step_fn
