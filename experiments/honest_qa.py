@@ -4,12 +4,16 @@ results.json, table.md, learning_curves.png and honesty_vs_lambda.png into --wor
 
   python3 -m experiments.honest_qa --config=experiments/configs/honest_qa.py:default \
       --workdir=results/honest_qa [--config.num_seeds=3 ...]
-Rerunning the same command resumes from the checkpoints in --workdir.
+Rerunning the same command resumes from the checkpoints in --workdir.  Multi-process (every
+process runs the same command with its own process_id; the workdir is shared; process 0 reports):
+  ... --config.multihost=True [--config.distributed.coordinator_address=HOST:PORT
+      --config.distributed.num_processes=N --config.distributed.process_id=I
+      --config.distributed.cpu_collectives=gloo]
 """
 
 from absl import app, logging
 
-from experiments.common.launch import define_flags, setup_runtime
+from experiments.common.launch import define_flags, is_main_process, setup_runtime
 
 _CONFIG, _WORKDIR = define_flags("honest_qa", "where results and checkpoints go")
 
@@ -23,7 +27,8 @@ def main(argv):
 
   logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
   runs, sweep, human = experiment.run(cfg, _WORKDIR.value)
-  print(report(cfg, runs, sweep, human, _WORKDIR.value))
+  if is_main_process():
+    print(report(cfg, runs, sweep, human, _WORKDIR.value))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Multi-process helpers: start `jax.distributed`, and read replicated outputs on any host."""
+"""Multi-process helpers: start `jax.distributed`, place a value every process holds onto a
+global sharding, and read replicated outputs on any host."""
 
 from __future__ import annotations
 
@@ -12,6 +13,20 @@ def host_value(x):
   if isinstance(x, jax.Array):
     return np.asarray(x if x.is_fully_addressable else x.addressable_data(0))
   return x
+
+
+def put_global(tree, sharding: jax.sharding.Sharding):
+  """`jax.device_put(tree, sharding)` also when the sharding spans several processes: every
+  process passes the same value (JAX checks it) and keeps its own shards.  PRNG key arrays are
+  moved as their key data and re-wrapped."""
+  def one(x):
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+      data = jax.device_put(np.asarray(jax.random.key_data(x)), sharding)
+      return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+    return jax.device_put(np.asarray(x), sharding)
+  if sharding.is_fully_addressable:
+    return jax.device_put(tree, sharding)
+  return jax.tree.map(one, tree)
 
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,

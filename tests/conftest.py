@@ -3,6 +3,7 @@ backend compiles at its lowest optimisation level: the suite is compile-bound (a
 faster this way) and the tests compare numbers computed under the same flags."""
 
 import os
+import socket
 
 from lprior.xla import FAST_COMPILE_FLAGS  # noqa: E402  (no JAX import)
 
@@ -21,3 +22,11 @@ def x64():
   jax.config.update("jax_enable_x64", True)
   yield
   jax.config.update("jax_enable_x64", old)
+
+
+@pytest.fixture
+def free_port() -> int:
+  """A free TCP port on 127.0.0.1 (for a jax.distributed coordinator)."""
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]

@@ -2,7 +2,8 @@
 
 With PROCESS_ID = -1 it runs alone on 8 local devices (the reference).  Otherwise it joins a
 2-process `jax.distributed` job on 127.0.0.1 (gloo collectives, 4 CPU devices each) and runs
-a tempered SMC (the tracking init) and a tracking update over the global 8-device mesh."""
+a tempered SMC (the tracking init) and a tracking update over the global 8-device mesh, then a
+two-step honest-QA group (arms x seeds sharded over every process's devices)."""
 
 import json
 import sys
@@ -42,5 +43,17 @@ result = dict(process_count=jax.process_count(), log_z=float(host(smc_log_z)),
               stderr=float(host(smc_stderr)), exact=float(P.log_z(mean, lam, 1.0)),
               track_log_z=float(host(info["log_z"])),
               track_grad=host(info["grad_theta1"]).tolist())
+
+from experiments.configs.honest_qa import get_config  # noqa: E402
+from lprior.honest_qa import experiment  # noqa: E402
+
+cfg = get_config("smoke")
+cfg.variants, cfg.lam_sweep, cfg.num_steps, cfg.eval_every = "b_two_heads", (), 2, 2
+data, splits, keys = experiment.seed_data(cfg)
+group = experiment.run_group(cfg, "two_heads", experiment.plan(cfg)["two_heads"], data, splits,
+                             keys, None)
+history, final = group["b_two_heads"]
+result["honest_qa_final"] = {k: np.asarray(v).tolist() for k, v in final.items()}
+result["honest_qa_log_likelihood"] = [r["log_likelihood"] for r in history]
 with open(out, "w") as f:
   json.dump(result, f)

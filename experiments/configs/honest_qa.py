@@ -6,6 +6,7 @@ default (the README's main job, ≤ 5 min on 2 cores), full.
 
 import ml_collections
 
+from experiments.common.launch import distributed_config
 from lprior.honest_qa import default_model_config, default_world_config
 from lprior.honest_qa.experiment import VARIANTS
 from lprior.train import nested
@@ -20,7 +21,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.num_steps = 150
   c.eval_every = 25
   c.checkpoint_every = 100
-  c.multihost = False  # initialise jax.distributed (TPU pods, SLURM)
+  c.multihost = False  # initialise jax.distributed first (TPU pods, SLURM, local processes)
+  c.distributed = distributed_config()
   c.fast_compile = False  # XLA's cheapest compile: for compile-bound runs (smoke), 2x slower steps
   c.world = default_world_config()
   c.world.n_small, c.world.n_test = 8000, 500

@@ -14,8 +14,6 @@ from lprior.amplification.models import Fns
 from lprior.amplification.tasks import Task
 from lprior.pytree import PyTree
 
-_POLICY = make_policy("none", imitators="always")
-
 
 def distill(key: jax.Array, task: Task, fns: Fns, params: dict[str, PyTree],
             questions: jax.Array) -> Tree:
@@ -23,4 +21,5 @@ def distill(key: jax.Array, task: Task, fns: Fns, params: dict[str, PyTree],
   if not fns.imitate:
     raise ValueError("distillation needs the decompose and combine imitators (imitate=True): "
                      "with the human in their place every distilled question costs human calls")
-  return amplify_batch(key, task, fns, params, questions, _POLICY, max_depth=1)
+  return amplify_batch(key, task, fns, params, questions,
+                       make_policy("none", imitators="always"), max_depth=1)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from lprior.distributed import host_value
+from lprior.distributed import host_value, put_global
 from lprior.honest_qa import (make_comparisons, make_datasets, make_model, with_comparisons,
                                world_spec)
 from lprior.honest_qa.splits import rates
@@ -100,8 +100,8 @@ def _batch_sharding(batch: int, devices=None) -> tuple[int, NamedSharding]:
 
 
 def _batched(tree, index: np.ndarray, sharding: NamedSharding):
-  """tree's leading axis gathered at `index` (B,) and sharded over the devices."""
-  return jax.device_put(jax.tree.map(lambda x: x[index], tree), sharding)
+  """tree's leading axis gathered at `index` (B,) and sharded over the devices (of every process)."""
+  return put_global(jax.tree.map(lambda x: x[index], tree), sharding)
 
 
 def _eval_fn(apply_fn, splits, params_of, seed_of, arms, num_seeds, replicated, opts):
@@ -161,7 +161,7 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   hyper = {f: jnp.asarray([getattr(arms[i], f) for i in arm_of])
            for f in ("lam", "stop_intended")}
   per = _batched((data, params0, keys), seed_of, sharding)
-  hyper = jax.device_put(hyper, sharding)
+  hyper = put_global(hyper, sharding)
 
   if tcfg is None:
     state = jax.jit(jax.vmap(lambda k, p: plain.init(k, p, cfg.train)),

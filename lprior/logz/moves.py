@@ -7,16 +7,30 @@ state at any β is built without re-evaluating the energy.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+import functools
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
-import blackjax
 import jax
 import jax.numpy as jnp
 
 from lprior import gaussian, lanczos
 from lprior.pytree import PyTree
 
-_HMC_KERNEL = blackjax.hmc.build_kernel()
+if TYPE_CHECKING:
+  import blackjax
+
+
+@functools.cache
+def lazy_blackjax():
+  """BlackJAX, imported on first use: its import starts the XLA backend, which must wait until
+  `jax.distributed.initialize` on multi-process runs."""
+  import blackjax
+  return blackjax
+
+
+@functools.cache
+def _hmc_kernel():
+  return lazy_blackjax().hmc.build_kernel()
 
 
 class MoveConfig(NamedTuple):
@@ -43,7 +57,7 @@ def log_tempered(theta: PyTree, energy, mean: PyTree, sigma, beta) -> jax.Array:
 def tempered_state(theta, energy, grad_energy, mean, sigma, beta) -> blackjax.mcmc.hmc.HMCState:
   """BlackJAX state of one particle at inverse temperature β, from E(θ) and ∇E(θ)."""
   grad = jax.tree.map(lambda g, t, m: -(t - m) / sigma**2 - beta * g, grad_energy, theta, mean)
-  return blackjax.mcmc.hmc.HMCState(theta, log_tempered(theta, energy, mean, sigma, beta), grad)
+  return lazy_blackjax().mcmc.hmc.HMCState(theta, log_tempered(theta, energy, mean, sigma, beta), grad)
 
 
 def mcmc_step(keys: jax.Array, states, energy_fn: Callable, mean, sigma, beta, step_size,
@@ -55,7 +69,7 @@ def mcmc_step(keys: jax.Array, states, energy_fn: Callable, mean, sigma, beta, s
   def step(k, s):
     k_eps, k = jax.random.split(k)
     eps = step_size * (1.0 + jitter * jax.random.uniform(k_eps, (), minval=-1.0, maxval=1.0))
-    return _HMC_KERNEL(k, s, logdensity, eps, inv_mass, num_leapfrog)
+    return _hmc_kernel()(k, s, logdensity, eps, inv_mass, num_leapfrog)
 
   states, info = jax.vmap(step)(keys, states)
   return states, info.acceptance_rate
@@ -73,13 +87,13 @@ def lowrank_metric(energy_flat: Callable, center: jax.Array, std: jax.Array, sig
   vals, vecs = lanczos.eigenpairs(op, jnp.ones_like(center), min(2 * rank, d))
   k = min(rank, d)
   lam = 1.0 / jnp.clip(vals[:k], 1e-2, 1e8)
-  return blackjax.mcmc.metrics.LowRankInverseMassMatrix(std, vecs[:, :k], lam)
+  return lazy_blackjax().mcmc.metrics.LowRankInverseMassMatrix(std, vecs[:, :k], lam)
 
 
 def inverse_mass_matvec(inv_mass, v: jax.Array) -> jax.Array:
   """M⁻¹v for a diagonal (d,) or BlackJAX low-rank inverse mass, through the metric's own
   square root L (M⁻¹ = L Lᵀ)."""
-  metric = blackjax.mcmc.metrics.default_metric(inv_mass)
+  metric = lazy_blackjax().mcmc.metrics.default_metric(inv_mass)
   half = metric.scale(v, v, inv=True, trans=True)
   return metric.scale(v, half, inv=True, trans=False)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-import blackjax
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
@@ -113,7 +112,7 @@ def resample_if_needed(key, p: Particles, log_w_g, threshold, ctx: _Ctx) -> tupl
   do = pt.ess(log_w_g) < threshold * n
 
   def _resample(p):
-    idx = blackjax.smc.resampling.systematic(key, jnp.exp(log_w_g), n)
+    idx = moves.lazy_blackjax().smc.resampling.systematic(key, jnp.exp(log_w_g), n)
     mine = pt.local(idx, ctx.n_local, ctx.axis)
     theta, energy, grad, eve = pt.take((p.theta, p.energy, p.grad, p.eve), mine, ctx.axis)
     return Particles(theta, energy, grad, jnp.full_like(p.log_w, -jnp.log(n)), eve)

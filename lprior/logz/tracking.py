@@ -22,7 +22,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Callable
 
-import blackjax
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -180,7 +179,8 @@ def update(state: TrackingState, theta1_new: PyTree, *, energy_fn: Callable, mea
     transport = "metric" if cfg.move.precondition == "lowrank" else "mean"
   if transport not in TRANSPORTS:
     raise ValueError(f"transport must be one of {TRANSPORTS}; got {transport!r}")
-  carried_lowrank = isinstance(state.inv_mass, blackjax.mcmc.metrics.LowRankInverseMassMatrix)
+  carried_lowrank = isinstance(state.inv_mass,
+                               moves.lazy_blackjax().mcmc.metrics.LowRankInverseMassMatrix)
   if carried_lowrank != (cfg.move.precondition == "lowrank"):
     raise ValueError(f"precondition={cfg.move.precondition!r} differs from the one the state was "
                      "initialised with; pass the same `precondition` to init and update")

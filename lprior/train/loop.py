@@ -42,7 +42,8 @@ def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = No
   """Run `num_steps` steps from `state` (or from the latest checkpoint in workdir/checkpoints).
 
   Returns (final state, history): one dict of scalar metrics per logged step (eval metrics
-  prefixed 'eval/').  Only process 0 writes metrics; every process takes part in checkpoints.
+  prefixed 'eval/').  Only process 0 writes metrics and shows progress; every process takes part
+  in checkpoints.
   `compiler_options` go to the step's `jax.jit` (e.g. `lprior.xla.FAST_COMPILE`).
   """
   ckpt = None
@@ -55,6 +56,7 @@ def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = No
   writer = MetricsWriter(workdir, enabled=jax.process_index() == 0,
                          resume_step=start if start else None) if workdir else None
   jstep = jax.jit(step_fn, compiler_options=compiler_options)
+  show_progress = show_progress and jax.process_index() == 0
   progress = Progress(num_steps, desc, start=start) if show_progress else None
   history: list[dict] = []
   for step in range(start, num_steps):
