@@ -13,16 +13,6 @@ def _cos(a, b):
   return float(jnp.dot(a, b) / jnp.linalg.norm(a) / jnp.linalg.norm(b))
 
 
-def _ascent_path(P, lam, theta1, theta2, num_steps, lr=1e-2):
-  """θ₁ ← θ₁ + lr ∇[−‖θ₁‖²/2 − ‖θ₂ − θ₁‖²/2 − log Z(θ₁)] (the chained posterior's θ₁ step with
-  θ₀ = 0, θ₂ fixed, and the exact ∇ log Z): the path training would take."""
-  path = []
-  for _ in range(num_steps):
-    theta1 = theta1 + lr * (-theta1 + (theta2 - theta1) - P.grad_log_z(theta1, lam, 1.0))
-    path.append(theta1)
-  return path
-
-
 @pytest.mark.slow  # 40–90 s; test_tracking_chained_small_d_* covers the same code by default
 def test_tracking_chained_d1000_follows_log_z_over_200_steps():
   """Acceptance: d = 1,000, λ = 100, 200 steps of lr 1e-2 (norms 0.05–1, log Z moving by
@@ -33,7 +23,7 @@ def test_tracking_chained_d1000_follows_log_z_over_200_steps():
   energy_fn, mean_fn = tracking.chained(lambda th: lam * P.consistency(th))
   theta1 = P.c + 0.3 * jax.random.normal(jax.random.key(100), (d,))
   theta2 = P.c + 3.0 * jax.random.normal(jax.random.key(7), (d,))
-  path = _ascent_path(P, lam, theta1, theta2, 200)
+  path = q.ascent_path(P, lam, theta1, theta2, 200)
   exact = np.array([float(P.log_z(t, lam, 1.0)) for t in path])
   assert exact[0] - exact[-1] > 100  # the path moves log Z a lot
 
@@ -58,7 +48,7 @@ def test_tracking_chained_small_d_within_its_stderr():
   P = q.make(jax.random.key(1), d, rank=4, diag=0.5, diag_spread=1.0)
   energy_fn, mean_fn = tracking.chained(lambda th: lam * P.consistency(th))
   theta1 = 0.3 * jax.random.normal(jax.random.key(2), (d,))
-  path = _ascent_path(P, lam, theta1, P.c + jax.random.normal(jax.random.key(4), (d,)), 25)
+  path = q.ascent_path(P, lam, theta1, P.c + jax.random.normal(jax.random.key(4), (d,)), 25)
   opts = dict(precondition="lowrank", rank=10)
   init = tracking.init(jax.random.key(5), theta1, energy_fn=energy_fn, mean_fn=mean_fn,
                        sigma=1.0, num_particles=256, **opts)

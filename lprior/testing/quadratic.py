@@ -104,3 +104,14 @@ def make(key: jax.Array, dim: int, *, rank: int = 16, diag: float = 0.0, diag_sp
   B = lowrank_scale * jax.random.normal(kb, (rank, dim), dtype) / jnp.sqrt(dim)
   c = center_scale * jax.random.normal(kc, (dim,), dtype)
   return Quadratic(s.astype(dtype), B, c)
+
+
+def ascent_path(P: Quadratic, lam, theta1: jax.Array, theta2: jax.Array, num_steps: int,
+                lr: float = 1e-2) -> list[jax.Array]:
+  """θ₁ ← θ₁ + lr ∇[−‖θ₁‖²/2 − ‖θ₂ − θ₁‖²/2 − log Z(θ₁)] (the chained posterior's θ₁ step with
+  θ₀ = 0, θ₂ fixed, σ = 1 and the exact ∇ log Z): the path training would take."""
+  path = []
+  for _ in range(num_steps):
+    theta1 = theta1 + lr * (-theta1 + (theta2 - theta1) - P.grad_log_z(theta1, lam, 1.0))
+    path.append(theta1)
+  return path

@@ -1,0 +1,50 @@
+"""Config of the benchmarks (`python -m experiments.bench`).  Presets: quick (< 2 min on 2 CPU
+cores; run by the test suite so the benchmarks never rot) and default (the figures in
+BUILD_NOTES).  `--quick` is short for `--config=experiments/configs/bench.py:quick`."""
+
+import ml_collections
+
+BENCHMARKS = ("logz", "tracking", "training", "scaling", "memory")
+
+
+def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.benchmarks = ",".join(BENCHMARKS)  # a comma-separated subset
+  # 1. log Z accuracy against compute, ours beside BlackJAX (same N, MCMC steps, target ESS)
+  c.dims = (100, 1000, 10000)
+  c.lams = (1.0, 100.0, 1000.0)
+  c.particles = (64, 256)
+  c.methods = "smc,smc_diag,blackjax,naive,laplace"  # also 'ais' (64 fixed steps)
+  c.mcmc_steps = 8
+  c.target_ess = 0.9
+  c.repeats = 3
+  # ... and the tracking estimator against fresh SMC of equal accuracy
+  c.tracking = ml_collections.ConfigDict(dict(
+      dim=1000, lam=100.0, rank=32, metric_rank=40, num_particles=256, mcmc_steps=2,
+      init_mcmc_steps=16, num_steps=100, fresh_particles=(64, 128, 256, 512, 1024),
+      fresh_repeats=3))
+  # 2. training overhead over plain SGD (honest-QA model at that config's preset)
+  c.training = ml_collections.ConfigDict(dict(preset="default", particles=(8, 32), num_steps=150,
+                                              eval_every=10, theta2_steps=(1, 10)))
+  # 3. scaling over devices (subprocesses)
+  c.scaling = ml_collections.ConfigDict(dict(devices=(1, 2, 4, 8), multiprocess=True, dim=2000,
+                                             num_particles=512, steps=10))
+  # 4. memory (compile-only analyses; `measure` runs (N, d) in a fresh process)
+  c.memory = ml_collections.ConfigDict(dict(
+      particles=(64, 256, 1024), dims=(1000, 10000, 100000), measure=((256, 100000),),
+      budget_gib=24.0, fit_particles=(256,)))
+  preset = preset or "default"
+  if preset == "quick":
+    c.dims, c.lams, c.particles, c.repeats = (100,), (10.0,), (64,), 2
+    c.methods = "smc,blackjax,naive,laplace"
+    c.tracking.update(dim=100, metric_rank=16, num_particles=64, num_steps=10,
+                      fresh_particles=(64, 256), fresh_repeats=2, init_mcmc_steps=8)
+    c.training.update(preset="smoke", particles=(8,), num_steps=20, eval_every=5,
+                      theta2_steps=(1,))
+    c.scaling.update(devices=(1, 2), multiprocess=True, dim=200, num_particles=64, steps=3)
+    c.memory.update(particles=(64,), dims=(1000, 10000), measure=(), budget_gib=1.0,
+                    fit_particles=(64,))
+  elif preset != "default":
+    raise ValueError(f"unknown preset {preset!r}; choose quick or default")
+  c.preset = preset
+  return c

@@ -1,0 +1,60 @@
+"""`python -m experiments.bench --quick` runs end to end (so the benchmarks never rot), and the
+benchmarks' own numbers are right where they can be checked."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from experiments.bench import blackjax_smc, problems
+from experiments.configs.bench import get_config
+from lprior.xla import FAST_COMPILE_FLAGS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_blackjax_reference_estimates_the_closed_form():
+  """The BlackJAX reference is a correct estimator: 4 runs within 4 of their spread of the truth."""
+  prob = problems.make(50, 30.0)
+  runs = [blackjax_smc.log_z(jax.random.key(i), prob.mean, 1.0, energy_fn=prob.energy_fn,
+                             num_particles=256, num_mcmc_steps=4) for i in range(4)]
+  est = np.array([float(r["log_z"]) for r in runs])
+  spread = max(est.std(ddof=1), 0.02)
+  assert abs(est.mean() - prob.exact_log_z) < 4 * spread + 0.05, (est, prob.exact_log_z)
+  r = runs[0]
+  assert int(r["num_grad_evals"]) == int(r["num_steps"]) * 256 * 5 > 0
+
+
+def test_bench_config_rejects_unknown_preset():
+  with pytest.raises(ValueError, match="nope"):
+    get_config("nope")
+
+
+@pytest.mark.slow  # 2-5 min on 2 cores: over the default suite's budget until it runs in parallel
+def test_quick_bench_runs_end_to_end(tmp_path):
+  env = dict(os.environ, XLA_FLAGS=FAST_COMPILE_FLAGS)
+  out = subprocess.run([sys.executable, "-m", "experiments.bench", "--quick",
+                        f"--workdir={tmp_path}"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=900)
+  assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+  res = json.loads((tmp_path / "results.json").read_text())
+  assert {"logz", "tracking", "training", "scaling", "memory"} <= set(res)
+  for f in ("table.md", "logz.png", "scaling.png", "memory.png"):
+    assert (tmp_path / f).stat().st_size > 0, f
+  by = {(s["method"], s["N"]): s for s in res["logz"]["summary"]}
+  assert by[("laplace", 64)]["abs_error"] < 1e-3  # exact on the quadratic
+  assert by[("naive", 64)]["abs_error"] > 5  # and naive MC fails at λ = 10, d = 100
+  assert by[("smc", 64)]["abs_error"] < 1.0 and by[("blackjax", 64)]["abs_error"] < 1.0
+  # every device layout computes the same log Z; 1-device throughput is the efficiency unit
+  rows = res["scaling"]["rows"]
+  np.testing.assert_allclose([r["log_z"] for r in rows], rows[0]["log_z"], rtol=1e-4)
+  assert rows[0]["devices"] == 1 and rows[0]["efficiency"] == 1.0
+  assert res["scaling"]["rows"][-1]["processes"] == 2
+  for g in res["memory"]["grid"]:
+    assert 1.0 < g["ratio"] < 50.0  # at least the particles, at most a small constant times
+  assert res["memory"]["largest"][0]["peak_bytes"] <= 1.0 * 2**30
+  assert res["training"]["runs"][0]["trainer"] == "plain"
