@@ -1,0 +1,87 @@
+"""Config of the learning-the-prior experiment (DESIGN §5, issue 5).  Presets: smoke (< 60 s on
+2 CPU cores), default (≤ 5 min on 2 cores, 5 seeds), full.
+
+  python3 -m experiments.learning_the_prior --config=experiments/configs/learning_the_prior.py:smoke \
+      --workdir=/tmp/ltp [--config.ltp.prior_mode=learned ...]
+"""
+
+import ml_collections
+
+
+def ltp_config() -> ml_collections.ConfigDict:
+  """The joint z / f step (lprior.ltp.train)."""
+  return ml_collections.ConfigDict(dict(
+      prior_mode="ratio",     # direct | ratio | learned (lprior.ltp.prior)
+      z_init="zero",          # zero (centre of Mz's latent) | prior_mode
+      tau_start=0.5,          # Mz's blur, annealed geometrically …
+      tau_end=0.05,           # … to this over anneal_steps (0: the whole run)
+      anneal_steps=0,
+      f_input="levels",       # what f reads of z: Mz's level probabilities | the latent itself
+      f_hidden=(64, 64),
+      f_steps=4,              # f updates per z update
+      f_batch=64,             # questions per f update …
+      star_share=0.5,         # … this share from D*, the rest from D
+      human_samples=4,        # hypotheses from Mz(·, latent) per question (the human's forecasts)
+      perturb=0.3,            # f's latents: z + perturb·(τ/tau_start)·ε …
+      prior_share=0.0,        # … and this share from N(0, I)
+      lr_f=3e-3, lr_f_end=3e-4,
+      z_warmup=100,           # z holds still while f learns around it
+      lr_z=3e-2, lr_z_end=3e-3,
+      z_batch=64,             # D examples per z update (drawn with replacement)
+      z_samples=2,            # latents per z update (posterior: from q; MAP: z itself)
+      prior_samples=4,        # hypotheses per latent for the prior's gradient
+      sigma_init=0.3,         # q's initial standard deviation (posterior)
+      g_hidden=(32,),         # the learned prior predictor …
+      g_batch=16,             # … trained on this many human ratio judgments per step
+      g_uniform_share=0.5,    # share of judged pairs drawn anywhere in Z (the rest near z)
+      lr_g=3e-3,
+      ratio_scale=10.0,       # the predictor works in units of this many nats
+  ))
+
+
+def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.num_seeds = 5
+  c.prng_impl = "rbg"        # jax.random key implementation (rbg compiles far faster on CPU)
+  c.fast_compile = False     # XLA options that trade run speed for compile speed
+  c.tasks = "spurious,trend"
+  c.sizes = (16, 64, 256)    # |D| of the data-efficiency curve …
+  c.main_size = 256          # … and the one of the main table
+  c.n_pool = 512             # D* questions for training (f's questions, warm-up 2's forecasts)
+  c.n_test = 1000            # held-out D* questions (with true answers)
+  c.num_steps = 1000         # joint steps of learning the prior
+  c.eval_every = 250
+  c.log_every = 10           # metrics (JSONL, TensorBoard, progress) every this many steps
+  c.checkpoint_every = 500
+  c.eval_samples = 16        # latents from q for the posterior's predictions
+  c.compare_prior_modes = "learned"  # extra MAP runs at main_size with these modes
+  c.warmup2 = ml_collections.ConfigDict(dict(
+      forecasts=256,         # iid D* questions the human forecasts for warm-up 2
+      human_reads=16))       # warmup2_reads: the human reads only this many examples of D
+  c.baseline = ml_collections.ConfigDict(dict(
+      hidden=(64, 64), lr=3e-3, weight_decay=1e-4, batch=64, num_steps=1000))
+  c.ltp = ltp_config()
+  c.spurious = ml_collections.ConfigDict(dict(background_cost=1000.0, bg_shift=1.0, bg_noise=0.5))
+  c.trend = ml_collections.ConfigDict()
+  preset = preset or "default"
+  if preset == "smoke":
+    c.num_seeds, c.sizes, c.main_size = 2, (16, 64), 64
+    c.n_pool, c.n_test, c.num_steps, c.eval_every, c.checkpoint_every = 128, 200, 60, 30, 60
+    c.log_every = 5
+    c.warmup2.forecasts, c.baseline.num_steps = 64, 60
+    c.compare_prior_modes = ""
+    c.ltp.z_warmup, c.ltp.f_steps, c.ltp.f_hidden = 10, 2, (32,)
+    c.baseline.hidden = (32,)
+    c.fast_compile = True
+  elif preset == "full":
+    c.num_seeds, c.sizes, c.main_size = 10, (16, 32, 64, 128, 256, 512), 256
+    c.n_pool, c.n_test, c.num_steps = 1024, 4000, 3000
+    c.eval_every, c.checkpoint_every = 500, 1000
+    c.compare_prior_modes = "direct,ratio,learned"
+    c.ltp.f_hidden, c.ltp.f_steps, c.ltp.z_samples = (128, 128), 8, 4
+    c.baseline.num_steps = 3000
+  elif preset != "default":
+    raise ValueError(f"unknown preset {preset!r}; choose smoke, default or full")
+  c.preset = preset
+  return c

@@ -1,0 +1,386 @@
+"""The experiment of issue 5 as data: on each task, every method on D* for every |D| and seed.
+
+Methods (all evaluated on the same held-out D* questions):
+  direct          a network fit directly on D
+  warmup2         "warm-up 2": a network fit on the human's forecasts for `warmup2.forecasts` iid
+                  questions of D*, the human having updated exactly on all of D
+  warmup2_reads   the same, the human having read only the first `warmup2.human_reads` of D
+  ltp_map         learning the prior, MAP z*: predictions f(y | x*, z*)
+  ltp_posterior   learning the prior, q(z) = N(μ, σ²): predictions E_q f(y | x*, z)
+  ideal           the human prior updated exactly on D (enumeration; no training)
+Runs that share a compiled step are one `lprior.train.fit` call: direct and both warm-ups (one
+MLP step, different data), ltp_map and ltp_posterior (one joint step, a traced flag); inside a
+call the runs (method × |D| × seed) are one vmapped batch axis.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lprior.distributed import host_value
+from lprior.ltp import decoder, exact, train
+from lprior.ltp import human as hm
+from lprior.ltp.models import make_net
+from lprior.ltp.tasks import Task, make_task, trend_curve
+from lprior.train import fit
+from lprior.xla import compiler_options
+
+SUPERVISED = ("direct", "warmup2", "warmup2_reads")
+LTP = ("ltp_map", "ltp_posterior")
+METHODS = SUPERVISED + LTP + ("ideal",)
+
+
+class TaskData(NamedTuple):
+  """Per seed (leading axis S): D at the largest |D| (smaller |D| are its prefixes), D*'s
+  questions for training (f's questions, warm-up 2's human forecasts) and D*'s test set."""
+  x: jax.Array       # (S, N, dx)
+  y: jax.Array       # (S, N)
+  x_pool: jax.Array  # (S, N_pool, dx)
+  x_test: jax.Array  # (S, N_test, dx)
+  y_test: jax.Array  # (S, N_test)
+
+
+class Run(NamedTuple):
+  """One trained run of a batch: its method, |D| and seed."""
+  method: str
+  size: int
+  seed: int
+
+
+def task_of(cfg, name: str) -> Task:
+  return make_task(name, **(cfg[name].to_dict() if name in cfg else {}))
+
+
+def seed_keys(cfg, stream: int) -> jax.Array:
+  root = jax.random.fold_in(jax.random.key(cfg.seed, impl=cfg.prng_impl), stream)
+  return jax.random.split(root, cfg.num_seeds)
+
+
+def make_data(task: Task, cfg) -> TaskData:
+  """The seeds' datasets (D's valid entries are prefixes, so the |D| curve is nested)."""
+  n = max(cfg.sizes)
+
+  def one(k):
+    x, y = task.sample_train(jax.random.fold_in(k, 0), n)
+    xp, _ = task.sample_shifted(jax.random.fold_in(k, 1), cfg.n_pool)
+    xt, yt = task.sample_shifted(jax.random.fold_in(k, 2), cfg.n_test)
+    return TaskData(x, y, xp, xt, yt)
+
+  return jax.jit(jax.vmap(one), compiler_options=compiler_options(cfg.fast_compile))(
+      seed_keys(cfg, 0))
+
+
+def _check(cfg) -> None:
+  if cfg.num_seeds < 1 or not cfg.sizes or min(cfg.sizes) < 1:
+    raise ValueError(f"need num_seeds >= 1 and sizes >= 1, got {cfg.num_seeds}, {cfg.sizes}")
+  if cfg.main_size not in cfg.sizes:
+    raise ValueError(f"main_size {cfg.main_size} must be one of sizes {cfg.sizes}")
+  if cfg.warmup2.forecasts > cfg.n_pool:
+    raise ValueError(f"warmup2.forecasts ({cfg.warmup2.forecasts}) > n_pool ({cfg.n_pool})")
+  for t in cfg.tasks.split(","):
+    if t not in ("spurious", "trend"):
+      raise ValueError(f"unknown task {t!r}; choose from spurious, trend")
+
+
+def _mask(size: int, n: int) -> np.ndarray:
+  return (np.arange(n) < size).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------- ideal
+def ideal(task: Task, cfg, data: TaskData) -> dict[str, Any]:
+  """The exact posterior on D for every (|D|, seed): D* metrics, MAP hypothesis and field
+  marginals; plus warm-up 2's human forecasts (the exact posterior predictive on D*'s first
+  `warmup2.forecasts` questions after reading all of D, or its first `human_reads`)."""
+  h, fam = task.human, task.human.family
+  nf, reads = cfg.warmup2.forecasts, cfg.warmup2.human_reads
+
+  def one(x, y, w, w_reads, xp, xt, yt):
+    lp = exact.log_posterior(h, x, y, w)
+    target = exact.predictive_target(h, lp, xt)
+    lp_reads = exact.log_posterior(h, x, y, w_reads)
+    return dict(score=fam.score(target, yt),
+                log_lik=jnp.mean(exact.log_predictive(h, lp, xt, yt)),
+                z_map=exact.map_hypothesis(h, lp), p_map=jnp.exp(jnp.max(lp)),
+                marginals=exact.field_marginals(h, lp),
+                forecast_all=exact.predictive_target(h, lp, xp[:nf]),
+                forecast_reads=exact.predictive_target(h, lp_reads, xp[:nf]))
+
+  all_seeds = jax.jit(jax.vmap(one, in_axes=(0, 0, None, None, 0, 0, 0)),
+                      compiler_options=compiler_options(cfg.fast_compile))
+  n = data.x.shape[1]
+  out: dict[str, Any] = {}
+  for size in cfg.sizes:
+    r = all_seeds(data.x, data.y, jnp.asarray(_mask(size, n)),
+                  jnp.asarray(_mask(min(size, reads), n)), data.x_pool, data.x_test, data.y_test)
+    out[size] = {k: np.asarray(v) for k, v in r.items()}
+  return out
+
+
+# ----------------------------------------------------------------------------- batching
+def _runs(methods, sizes, num_seeds) -> list[Run]:
+  return [Run(m, n, s) for m in methods for n in sizes for s in range(num_seeds)]
+
+
+def _split(values: dict, runs: list[Run]) -> dict:
+  """{k: (B, ...)} -> {'method/n{size}/k': (S, ...)}: runs come in blocks of S seeds."""
+  num_seeds = max(r.seed for r in runs) + 1
+  return {f"{runs[i].method}/n{runs[i].size}/{k}": v[i:i + num_seeds]
+          for k, v in values.items() for i in range(0, len(runs), num_seeds)}
+
+
+def _gather(tree, index: np.ndarray):
+  return jax.tree.map(lambda a: a[jnp.asarray(index)], tree)
+
+
+def _stack_keys(keys: jax.Array, runs: list[Run]) -> jax.Array:
+  """One key per run from its seed, |D| and method (not its place in the batch), so the same
+  run gets the same randomness in every batch it is part of (paired comparisons)."""
+  return jnp.stack([jax.random.fold_in(jax.random.fold_in(keys[r.seed], r.size),
+                                       METHODS.index(r.method)) for r in runs])
+
+
+def _fit(state, runs, step_one, data_b, evaluate, workdir, cfg, num_steps, desc, extra_config):
+  """One `fit` of a vmapped batch of runs: state and data carry the leading batch axis."""
+  opts = compiler_options(cfg.fast_compile)
+
+  def step_fn(full, step):
+    st, d = full
+    new, m = jax.vmap(step_one, in_axes=(0, 0, None))(st, d, step)
+    return (new, d), _split(m, runs)
+
+  ev = jax.jit(lambda full: _split(evaluate(full[0], full[1]), runs), compiler_options=opts)
+  scalars = lambda full: {k: v for k, v in ev(full).items() if v.ndim == 1}
+  config = dict(desc=desc, runs=[r._asdict() for r in runs], num_steps=num_steps,
+                seed=cfg.seed, **extra_config)
+  (state, data_b), history = fit((state, data_b), step_fn, num_steps, workdir=workdir, config=config,
+                            eval_fn=scalars, eval_every=cfg.eval_every, log_every=cfg.log_every,
+                            checkpoint_every=cfg.checkpoint_every, desc=desc,
+                            compiler_options=opts)
+  final = {k: np.asarray(host_value(v)) for k, v in ev((state, data_b)).items()}
+  return state, history, final
+
+
+# --------------------------------------------------------------------------- supervised
+def run_supervised(task: Task, cfg, data: TaskData, ideal_out: dict, workdir: str | None
+                   ) -> tuple[dict, list[dict], Any]:
+  """direct, warmup2 and warmup2_reads for every |D| and seed: ({'method/n/metric': (S,)},
+  history, (runs, final state)) — one vmapped `fit`."""
+  fam = task.human.family
+  bc = cfg.baseline
+  runs = _runs(SUPERVISED, cfg.sizes, cfg.num_seeds)
+  n, nf = data.x.shape[1], cfg.warmup2.forecasts
+  width = max(n, nf)
+  xs, ts, ws = [], [], []
+  for r in runs:
+    if r.method == "direct":
+      x, t, w = data.x[r.seed], fam.observed(data.y[r.seed]), _mask(r.size, n)
+    else:
+      key = "forecast_all" if r.method == "warmup2" else "forecast_reads"
+      x, t = data.x_pool[r.seed, :nf], jnp.asarray(ideal_out[r.size][key][r.seed])
+      w = np.ones(nf, np.float32)
+    pad = width - x.shape[0]
+    xs.append(jnp.pad(x, ((0, pad), (0, 0))))
+    ts.append(jnp.pad(t, ((0, pad), (0, 0))))
+    ws.append(np.pad(w, (0, pad)))
+  data_b = train.SupData(jnp.stack(xs), jnp.stack(ts), jnp.asarray(np.stack(ws)))
+  keys = _stack_keys(seed_keys(cfg, 1), runs)
+  opts = compiler_options(cfg.fast_compile)
+  state = jax.jit(jax.vmap(lambda k: train.init_supervised(k, task, bc)),
+                  compiler_options=opts)(keys)
+  apply_fn = make_net(task.x_dim, fam, bc.hidden).apply_fn
+  seed_idx = np.array([r.seed for r in runs])
+  xt, yt = data.x_test[seed_idx], data.y_test[seed_idx]
+
+  def evaluate(st, d):
+    def one(params, x, y):
+      pred = apply_fn(params, x)
+      return dict(score=fam.score(fam.target(pred[:, None, :]), y),
+                  log_lik=jnp.mean(fam.log_prob(pred, y)))
+    return jax.vmap(one)(st.params, xt, yt)
+
+  state, hist, final = _fit(state, runs, train.make_supervised_step(task, bc), data_b, evaluate,
+                            workdir, cfg, bc.num_steps, f"{task.name}/baselines",
+                            dict(task=task.name, baseline=bc.to_dict()))
+  return final, hist, (runs, state, apply_fn)
+
+
+# ---------------------------------------------------------------------------------- ltp
+def z_init(task: Task, cfg) -> jnp.ndarray:
+  """Where z starts: 'zero' (the centre of Mz's latent) or 'prior_mode' (the human's most
+  plausible level of each field, at its bin's median)."""
+  if cfg.ltp.z_init == "zero":
+    return jnp.zeros(task.human.space.num_fields)
+  if cfg.ltp.z_init == "prior_mode":
+    return decoder.encode(task.human.space,
+                          jnp.asarray([int(np.argmax(t)) for t in task.human.log_prior_table]))
+  raise ValueError(f"unknown ltp.z_init {cfg.ltp.z_init!r}; choose 'zero' or 'prior_mode'")
+
+
+def run_ltp(task: Task, cfg, data: TaskData, workdir: str | None, *, ltp_cfg=None,
+            methods=LTP, sizes=None) -> tuple[dict, list[dict], dict]:
+  """Learning the prior for every (arm, |D|, seed): ({'method/n/metric': (S,)}, history,
+  {'method/n/z_star' (S, K), '.../marginals' (S, K, L)}) — one vmapped `fit`."""
+  lc = _resolved(cfg, ltp_cfg or cfg.ltp)
+  h, fam, space = task.human, task.human.family, task.human.space
+  runs = _runs(methods, sizes or cfg.sizes, cfg.num_seeds)
+  n = data.x.shape[1]
+  seed_idx = np.array([r.seed for r in runs])
+  z0 = z_init(task, cfg)
+  z_ref = decoder.hard(space, z0)
+  data_b = train.LTPData(
+      x=data.x[seed_idx], y=data.y[seed_idx],
+      w=jnp.asarray(np.stack([_mask(r.size, n) for r in runs])),
+      x_star=data.x_pool[seed_idx],
+      posterior=jnp.asarray([float(r.method == "ltp_posterior") for r in runs]),
+      z_ref=jnp.broadcast_to(z_ref, (len(runs), space.num_fields)))
+  keys = _stack_keys(seed_keys(cfg, 2), runs)
+  opts = compiler_options(cfg.fast_compile)
+  state = jax.jit(jax.vmap(lambda k: train.init_ltp(k, task, lc, z0)), compiler_options=opts)(keys)
+  _, f_tau = train.make_f(task, lc)
+  xt, yt = data.x_test[seed_idx], data.y_test[seed_idx]
+  eps = jax.random.normal(jax.random.fold_in(seed_keys(cfg, 3)[0], 0),
+                          (cfg.eval_samples, space.num_fields))
+  tau_end = lc.tau_end
+
+  def evaluate(st, d):
+    def one(s, post, x, y):
+      zs = s.mu + post * jnp.exp(s.log_sigma) * eps                       # (E, K)
+      preds = jax.vmap(lambda z: f_tau(s.f_params, x, z, tau_end))(zs)    # (E, n, P)
+      target = fam.target(jnp.swapaxes(preds, 0, 1))
+      z_star = decoder.hard(space, s.mu)
+      h_pred = hm.forecast(h, z_star, x)
+      out = dict(score=fam.score(target, y),
+                 log_lik=jnp.mean(fam.mixture_log_prob(preds, y)),
+                 human_at_z_score=fam.score(fam.target(h_pred[:, None, :]), y),
+                 human_at_z_log_lik=jnp.mean(fam.log_prob(h_pred, y)),
+                 z_star=z_star, marginals=jnp.mean(decoder.level_probs(space, zs, tau_end), 0))
+      return out
+    return jax.vmap(one)(st, d.posterior, xt, yt)
+
+  state, hist, final = _fit(state, runs, train.make_ltp_step(task, lc), data_b, evaluate,
+                            workdir, cfg, cfg.num_steps, f"{task.name}/ltp-{lc.prior_mode}",
+                            dict(task=task.name, ltp=lc.to_dict()))
+  arrays = {k: final.pop(k) for k in list(final) if k.endswith(("/z_star", "/marginals"))}
+  return final, hist, dict(arrays=arrays, runs=runs, state=state, f=f_tau, tau=tau_end)
+
+
+# ------------------------------------------------------------------------------- a task
+def _by_size(flat: dict, method: str, key: str, sizes) -> dict:
+  return {int(n): np.asarray(flat[f"{method}/n{n}/{key}"]).tolist() for n in sizes}
+
+
+def _grid(task: Task, cfg, data: TaskData, ideal_out, sup, ltp) -> dict:
+  """Trend task, seed 0 at main_size: every method's forecast (mean, sd) on a grid of t."""
+  n = cfg.main_size
+  t = jnp.linspace(0.0, 2.0, 81)[:, None]
+  fam, h = task.human.family, task.human
+  sd = lambda tgt: np.sqrt(np.maximum(np.asarray(tgt[:, 1] - tgt[:, 0] ** 2), 0.0))
+  out = {"t": np.asarray(t[:, 0]).tolist()}
+  runs, state, apply_fn = sup
+  for i, r in enumerate(runs):
+    if r.seed == 0 and r.size == n:
+      pred = apply_fn(jax.tree.map(lambda a: a[i], state.params), t)
+      tgt = fam.target(pred[:, None, :])
+      out[r.method] = dict(mean=np.asarray(tgt[:, 0]).tolist(), sd=sd(tgt).tolist())
+  eps = jax.random.normal(jax.random.key(0), (cfg.eval_samples, h.space.num_fields))
+  for i, r in enumerate(ltp["runs"]):
+    if r.seed == 0 and r.size == n:
+      s = jax.tree.map(lambda a: a[i], ltp["state"])
+      post = float(r.method == "ltp_posterior")
+      zs = s.mu + post * jnp.exp(s.log_sigma) * eps
+      preds = jax.vmap(lambda z: ltp["f"](s.f_params, t, z, ltp["tau"]))(zs)
+      tgt = fam.target(jnp.swapaxes(preds, 0, 1))
+      out[r.method] = dict(mean=np.asarray(tgt[:, 0]).tolist(), sd=sd(tgt).tolist())
+  w = jnp.asarray(_mask(n, data.x.shape[1]))
+  lp = exact.log_posterior(h, data.x[0], data.y[0], w)
+  tgt = exact.predictive_target(h, lp, t)
+  out["ideal"] = dict(mean=np.asarray(tgt[:, 0]).tolist(), sd=sd(tgt).tolist())
+  out["truth"] = np.asarray(trend_curve(h.space.values(jnp.asarray(task.truth)), t[:, 0])).tolist()
+  out["D"] = dict(x=np.asarray(data.x[0, :n, 0]).tolist(), y=np.asarray(data.y[0, :n]).tolist())
+  out["D_star"] = dict(x=np.asarray(data.x_test[0, :200, 0]).tolist(),
+                       y=np.asarray(data.y_test[0, :200]).tolist())
+  return out
+
+
+def run_task(cfg, name: str, workdir: str | None) -> dict:
+  """Every method on one task, as plain data (lists, numbers, strings) for the report."""
+  import time
+  _check(cfg)
+  task = task_of(cfg, name)
+  space, fam = task.human.space, task.human.family
+  sub = lambda part: None if workdir is None else os.path.join(workdir, "runs", name, part)
+  times = {}
+  t0 = time.time()
+  data = make_data(task, cfg)
+  ideal_out = ideal(task, cfg, data)
+  times["ideal"] = time.time() - t0
+  t0 = time.time()
+  sup_final, sup_hist, sup = run_supervised(task, cfg, data, ideal_out, sub("baselines"))
+  times["baselines"] = time.time() - t0
+  t0 = time.time()
+  ltp_final, ltp_hist, ltp = run_ltp(task, cfg, data, sub(f"ltp-{cfg.ltp.prior_mode}"))
+  times["ltp"] = time.time() - t0
+  sizes = [int(n) for n in cfg.sizes]
+  methods: dict[str, dict] = {}
+  for m in SUPERVISED:
+    methods[m] = {k: _by_size(sup_final, m, k, sizes) for k in ("score", "log_lik")}
+  for m in LTP:
+    methods[m] = {k: _by_size(ltp_final, m, k, sizes)
+                  for k in ("score", "log_lik", "human_at_z_score", "human_at_z_log_lik")}
+    methods[m]["z_star"] = _by_size(ltp["arrays"], m, "z_star", sizes)
+  methods["ideal"] = {"score": {n: ideal_out[n]["score"].tolist() for n in sizes},
+                      "log_lik": {n: ideal_out[n]["log_lik"].tolist() for n in sizes},
+                      "z_star": {n: ideal_out[n]["z_map"].tolist() for n in sizes},
+                      "p_map": {n: ideal_out[n]["p_map"].tolist() for n in sizes}}
+  main = cfg.main_size
+  readable = {
+      "truth": space.describe(task.truth),
+      "ideal": space.describe(ideal_out[main]["z_map"][0], ideal_out[main]["marginals"][0]),
+      "ltp_map": space.describe(np.asarray(ltp["arrays"][f"ltp_map/n{main}/z_star"][0])),
+      "ltp_posterior": space.describe_marginals(
+          np.asarray(ltp["arrays"][f"ltp_posterior/n{main}/marginals"][0])),
+  }
+  q = train.queries_per_step(task, _resolved(cfg, cfg.ltp))
+  queries = {cfg.ltp.prior_mode: dict(forecasts=q.forecasts * cfg.num_steps,
+                                      prior=q.prior * cfg.num_steps)}
+  prior_modes = {cfg.ltp.prior_mode: {k: methods["ltp_map"][k][main] for k in
+                                      ("score", "log_lik", "z_star")}}
+  for mode in [m for m in (cfg.compare_prior_modes or "").split(",") if m]:
+    if mode == cfg.ltp.prior_mode:
+      continue
+    lc = cfg.ltp.copy_and_resolve_references()
+    lc.prior_mode = mode
+    t0 = time.time()
+    fin, _, extra = run_ltp(task, cfg, data, sub(f"ltp-{mode}"), ltp_cfg=lc, methods=("ltp_map",),
+                            sizes=(main,))
+    times[f"ltp-{mode}"] = time.time() - t0
+    prior_modes[mode] = dict(score=fin[f"ltp_map/n{main}/score"].tolist(),
+                             log_lik=fin[f"ltp_map/n{main}/log_lik"].tolist(),
+                             z_star=extra["arrays"][f"ltp_map/n{main}/z_star"].tolist())
+    q = train.queries_per_step(task, _resolved(cfg, lc))
+    queries[mode] = dict(forecasts=q.forecasts * cfg.num_steps, prior=q.prior * cfg.num_steps)
+  out = dict(task=name, score_name=fam.score_name(), sizes=sizes, main_size=main,
+             truth=list(task.truth), fields=[f.name for f in space.fields],
+             space_size=space.size, methods=methods, readable=readable,
+             prior_modes=prior_modes, queries=queries, seconds=times,
+             history=dict(baselines=sup_hist, ltp=ltp_hist))
+  if name == "trend":
+    out["grid"] = _grid(task, cfg, data, ideal_out, sup, ltp)
+  return out
+
+
+def _resolved(cfg, lc):
+  lc = lc.copy_and_resolve_references()
+  lc.anneal_steps = lc.get("anneal_steps") or cfg.num_steps
+  return lc
+
+
+def run(cfg, workdir: str | None) -> dict:
+  """{task: run_task(...)} for every task in cfg.tasks."""
+  _check(cfg)
+  return {name: run_task(cfg, name, workdir) for name in cfg.tasks.split(",")}

@@ -1,0 +1,109 @@
+"""Prior(z) for the optimiser: the human's prior reached through the decoder Mz, in three modes.
+
+The z-step needs ∇_z E_{Z ~ Mz(·,z)}[log Prior_H(Z)].  Mz is a product over fields, so with
+hypotheses Z^s ~ Mz(·, z) (s = 1 … M) the Rao–Blackwellised estimator
+
+    ĝ_k = (1/M) Σ_s Σ_l ∂q_k(l | z)/∂z_k · Δ_{s,k,l},   Δ_{s,k,l} = log Prior_H(Z^s_{k←l}) − log Prior_H(Z^s)
+
+is unbiased (Σ_l ∂q_k(l) = 0 lets us subtract log Prior_H(Z^s)); Z^s_{k←l} is Z^s with field k
+set to level l.  It needs only *ratios* of neighbouring hypotheses, so the modes are:
+
+  direct   the human gives log Prior_H of each hypothesis; Δ is a difference of two answers
+  ratio    the human only judges log Prior_H(Z′)/Prior_H(Z) for each pair (the same Δ)
+  learned  a small network trained on the human's ratio judgments stands in for the human
+
+`surrogate` is a scalar whose gradient is ĝ (its value is not the prior).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from lprior.ltp import decoder
+from lprior.ltp import human as hm
+from lprior.ltp.human import Human
+from lprior.ltp.space import Space
+from lprior.pytree import PyTree
+
+MODES = ("direct", "ratio", "learned")
+
+
+def check_mode(mode: str) -> str:
+  if mode not in MODES:
+    raise ValueError(f"unknown prior mode {mode!r}; choose from {MODES}")
+  return mode
+
+
+def neighbours(space: Space, z_levels: jax.Array) -> jax.Array:
+  """Every one-field change of each hypothesis   (..., K) -> (..., K, L_max, K): [k, l] is Z
+  with field k set to level l (levels a field lacks are clipped to its last; mask them)."""
+  k_, l_ = space.num_fields, space.max_levels
+  top = jnp.asarray(space.levels) - 1
+  eye = jnp.eye(k_, dtype=bool)[:, None, :]                      # (K, 1, K)
+  lev = jnp.minimum(jnp.arange(l_)[None, :], top[:, None])        # (K, L)
+  z = z_levels[..., None, None, :]                                # (..., 1, 1, K)
+  return jnp.where(eye, lev[..., None], z).astype(jnp.int32)
+
+
+def human_deltas(human: Human, z_levels: jax.Array, mode: str) -> jax.Array:
+  """Δ[..., k, l] = log Prior_H(Z_{k←l}) − log Prior_H(Z) from the human   (..., K) -> (..., K, L_max),
+  0 at missing levels.  'direct': two absolute answers, subtracted; 'ratio': one judgment."""
+  nb = neighbours(human.space, z_levels)
+  z = jnp.broadcast_to(z_levels[..., None, None, :], nb.shape)
+  if mode == "direct":
+    d = hm.log_prior(human, nb) - hm.log_prior(human, z)
+  elif mode == "ratio":
+    d = hm.log_ratio(human, z, nb)
+  else:
+    raise ValueError(f"human_deltas takes mode 'direct' or 'ratio', got {mode!r}")
+  return jnp.where(jnp.asarray(human.space.level_mask()), d, 0.0)
+
+
+def learned_deltas(apply_fn: Callable[[PyTree, jax.Array], jax.Array], params: PyTree,
+                   space: Space, z_levels: jax.Array, scale: float = 1.0) -> jax.Array:
+  """Δ from the learned predictor g: scale · (g(Z_{k←l}) − g(Z))   (..., K) -> (..., K, L_max)."""
+  nb = neighbours(space, z_levels)
+  d = scale * (apply_fn(params, nb) - apply_fn(params, z_levels)[..., None, None])
+  return jnp.where(jnp.asarray(space.level_mask()), d, 0.0)
+
+
+def surrogate(space: Space, z: jax.Array, tau, deltas: jax.Array) -> jax.Array:
+  """(1/M) Σ_s Σ_{k,l} q_k(l | z) · sg(Δ_{s,k,l}); its gradient in z is the estimator ĝ.
+  z (K,), deltas (M, K, L_max) at M hypotheses drawn from Mz(·, z) -> scalar."""
+  chex.assert_rank(z, 1)
+  chex.assert_shape(deltas, (None, space.num_fields, space.max_levels))
+  q = decoder.level_probs(space, z, tau)
+  return jnp.sum(q * jnp.mean(jax.lax.stop_gradient(deltas), 0))
+
+
+def expected_log_prior(human: Human, z: jax.Array, tau) -> jax.Array:
+  """E_{Z ~ Mz(·,z)}[log Prior_H(Z)] exactly, by enumerating every Z (|Z| human queries: for
+  tests and reporting, not for training)   (..., K) -> (...,)."""
+  zs = jnp.asarray(human.space.enumerate())
+  return jnp.sum(decoder.hypothesis_probs(human.space, z, tau) * hm.log_prior(human, zs), -1)
+
+
+def ratio_pairs(key: jax.Array, space: Space, z_levels: jax.Array) -> jax.Array:
+  """For each hypothesis a neighbour that differs in one random field, at a random other level
+  (the pairs shown to the human to train the learned predictor)   (B, K) -> (B, K)."""
+  k1, k2 = jax.random.split(key)
+  b = z_levels.shape[0]
+  levels = jnp.asarray(space.levels)
+  field = jax.random.randint(k1, (b,), 0, space.num_fields)
+  n = levels[field]
+  shift = 1 + jnp.floor(jax.random.uniform(k2, (b,)) * (n - 1)).astype(jnp.int32)
+  new = (z_levels[jnp.arange(b), field] + shift) % n
+  return z_levels.at[jnp.arange(b), field].set(new)
+
+
+def ratio_loss(apply_fn: Callable[[PyTree, jax.Array], jax.Array], params: PyTree,
+               z_levels: jax.Array, z_other: jax.Array, judged: jax.Array, scale: float = 1.0
+               ) -> jax.Array:
+  """Mean squared error of the predictor's log-ratio against the human's judgments, in units of
+  `scale`:  mean((g(Z′) − g(Z) − Δ/scale)²)."""
+  pred = apply_fn(params, z_other) - apply_fn(params, z_levels)
+  return jnp.mean((pred - judged / scale) ** 2)

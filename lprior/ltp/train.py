@@ -1,0 +1,312 @@
+"""Training steps for `lprior.train.fit`: the joint z / f (/ prior-predictor) step of learning
+the prior, and the supervised step of the baselines.  Each is a pure
+`step(state, data, step) -> (state, metrics)` for one run; the experiment vmaps it over
+arms × data sizes × seeds.
+
+One joint step (the seed's "train f in parallel with optimising Z*"):
+  1. `f_steps` updates of f on questions x from D and D* and latents near the current z
+     (z + `perturb`·ε, a `prior_share` of them from N(0, I)); the target is the human's forecast
+     under hypotheses drawn from Mz(·, latent);
+  2. (prior_mode 'learned') one update of the prior predictor on `g_batch` human ratio judgments
+     of pairs (Z, Z′) near the current z (a `g_uniform_share` of them anywhere in Z);
+  3. one ascent step on J (MAP) or the ELBO (posterior) from `z_warmup` on: Σ_D log f through f
+     on a minibatch of D, the prior through `lprior.ltp.prior.surrogate`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from lprior.ltp import decoder, objective, prior
+from lprior.ltp import human as hm
+from lprior.ltp.models import conditional, make_net, make_prior_net
+from lprior.ltp.tasks import Task
+from lprior.pytree import PyTree
+
+
+class LTPData(NamedTuple):
+  """One run's data: D (valid entries first, w = 1 on them, 0 on padding), D*'s questions, the
+  arm (posterior 0: MAP, 1: full posterior) and the reference hypothesis of ratio-mode logs."""
+  x: jax.Array       # (N, dx)
+  y: jax.Array       # (N,)
+  w: jax.Array       # (N,)
+  x_star: jax.Array  # (N*, dx)
+  posterior: jax.Array  # () float 0/1
+  z_ref: jax.Array   # (K,) int
+
+
+@flax.struct.dataclass
+class LTPState:
+  mu: jax.Array         # (K,) the latent (MAP) or q's mean
+  log_sigma: jax.Array  # (K,) q's log std (unused by MAP)
+  f_params: PyTree
+  f_opt: Any
+  z_opt: Any
+  g_params: PyTree      # prior predictor ('learned'); {} otherwise
+  g_opt: Any
+  key: jax.Array
+
+
+def _check(cfg) -> None:
+  prior.check_mode(cfg.prior_mode)
+  for name in ("f_steps", "f_batch", "human_samples", "z_batch", "z_samples", "prior_samples"):
+    if int(cfg[name]) < 1:
+      raise ValueError(f"ltp.{name} must be >= 1, got {cfg[name]}")
+  if not (cfg.tau_start > 0 and cfg.tau_end > 0):
+    raise ValueError(f"ltp.tau_start and ltp.tau_end must be > 0, got {cfg.tau_start}, "
+                     f"{cfg.tau_end}")
+
+
+def tau_at(cfg, step: jax.Array) -> jax.Array:
+  """Mz's blur at a step: geometric from tau_start to tau_end over anneal_steps, then held."""
+  frac = jnp.clip(step / max(int(cfg.anneal_steps), 1), 0.0, 1.0)
+  return cfg.tau_start * (cfg.tau_end / cfg.tau_start) ** frac
+
+
+F_INPUTS = ("levels", "latent")
+
+
+def f_input_dim(space, kind: str) -> int:
+  """Width of f's latent features: 'levels' K·L_max, 'latent' K."""
+  if kind not in F_INPUTS:
+    raise ValueError(f"unknown ltp.f_input {kind!r}; choose from {F_INPUTS}")
+  return space.num_fields * (space.max_levels if kind == "levels" else 1)
+
+
+def f_features(space, z: jax.Array, tau, kind: str) -> jax.Array:
+  """What f reads of the latent: 'levels' Mz's per-field level probabilities q_k(l | z)
+  (flattened), 'latent' z itself   (..., K) -> (..., f_input_dim)."""
+  if kind == "latent":
+    return z
+  q = decoder.level_probs(space, z, tau)
+  return q.reshape(*q.shape[:-2], -1)
+
+
+def make_f(task: Task, cfg):
+  """(init(key) -> params, f(params, x, z, tau) -> prediction) for f(y | x, z)."""
+  space = task.human.space
+  net = make_net(task.x_dim + f_input_dim(space, cfg.f_input), task.human.family, cfg.f_hidden)
+  cond = conditional(net.apply_fn)
+  return net.init, lambda p, x, z, tau: cond(p, x, f_features(space, z, tau, cfg.f_input))
+
+
+def _optimizers(cfg):
+  """f, z and prior-predictor optimisers; z's learning rate decays (cosine) to lr_z_end over
+  anneal_steps after z_warmup, so that z* settles inside a cell once τ is small."""
+  z_lr = optax.join_schedules(
+      [optax.constant_schedule(cfg.lr_z),
+       optax.cosine_decay_schedule(cfg.lr_z, max(int(cfg.anneal_steps) - int(cfg.z_warmup), 1),
+                                   alpha=cfg.lr_z_end / cfg.lr_z)], [int(cfg.z_warmup)])
+  f_lr = optax.cosine_decay_schedule(cfg.lr_f, max(int(cfg.anneal_steps) * int(cfg.f_steps), 1),
+                                     alpha=cfg.lr_f_end / cfg.lr_f)
+  return optax.adam(f_lr), optax.adam(z_lr), optax.adam(cfg.lr_g)
+
+
+def init_ltp(key: jax.Array, task: Task, cfg, z_init: jax.Array) -> LTPState:
+  """Initial state: μ = z_init, σ = cfg.sigma_init, f and (learned) the prior predictor fresh."""
+  _check(cfg)
+  space = task.human.space
+  f_init, _ = make_f(task, cfg)
+  k_f, k_g, k_run = jax.random.split(key, 3)
+  f_params = f_init(k_f)
+  opt_f, opt_z, opt_g = _optimizers(cfg)
+  if cfg.prior_mode == "learned":
+    g_init, _ = make_prior_net(space.num_fields, space.max_levels, cfg.g_hidden)
+    g_params = g_init(k_g)
+  else:
+    g_params = {}
+  log_sigma = jnp.full_like(z_init, jnp.log(cfg.sigma_init))
+  return LTPState(z_init, log_sigma, f_params, opt_f.init(f_params),
+                  opt_z.init((z_init, log_sigma)), g_params, opt_g.init(g_params), k_run)
+
+
+def _take(key, data: LTPData, n: int) -> tuple[jax.Array, jax.Array]:
+  """n indices of D drawn uniformly with replacement among its valid entries, and the weight
+  n_valid / n that makes Σ over them unbiased for Σ over D."""
+  n_valid = jnp.sum(data.w)
+  idx = jnp.floor(jax.random.uniform(key, (n,)) * n_valid).astype(jnp.int32)
+  return idx, n_valid / n
+
+
+def make_ltp_step(task: Task, cfg):
+  """step(state, data, step) -> (state, metrics) for one run (see the module docstring)."""
+  _check(cfg)
+  human, space, family = task.human, task.human.space, task.human.family
+  _, f_tau = make_f(task, cfg)
+  opt_f, opt_z, opt_g = _optimizers(cfg)
+  mode = cfg.prior_mode
+  if mode == "learned":
+    _, g_apply = make_prior_net(space.num_fields, space.max_levels, cfg.g_hidden)
+
+  def sigma(state, data):
+    return data.posterior * jnp.exp(state.log_sigma)
+
+  def f_update(carry, key, state, data, tau):
+    f_params, f_state = carry
+    k_d, k_s, k_c, k_a, k_p, k_u, k_n, k_z = jax.random.split(key, 8)
+    b = cfg.f_batch
+    idx_d, _ = _take(k_d, data, b)
+    idx_s = jax.random.randint(k_s, (b,), 0, data.x_star.shape[0])
+    star = jax.random.bernoulli(k_c, cfg.star_share, (b,))
+    x = jnp.where(star[:, None], data.x_star[idx_s], data.x[idx_d])
+    k_ = space.num_fields
+    anchor = state.mu + sigma(state, data) * jax.random.normal(k_a, (b, k_))
+    lat = anchor + cfg.perturb * (tau / cfg.tau_start) * jax.random.normal(k_p, (b, k_))
+    broad = jax.random.bernoulli(k_u, cfg.prior_share, (b,))
+    lat = jnp.where(broad[:, None], jax.random.normal(k_n, (b, k_)), lat)
+    hyps = decoder.sample(k_z, space, lat, tau, cfg.human_samples)       # (b, M, K)
+    target = family.target(hm.forecast(human, hyps, x[:, None, :]))      # (b, Q)
+    f = lambda p, xx, zz: f_tau(p, xx, zz, tau)
+    loss, g = jax.value_and_grad(
+        lambda p: objective.imitation_loss(f, p, x, lat, target, family))(f_params)
+    upd, f_state = opt_f.update(g, f_state, f_params)
+    return (optax.apply_updates(f_params, upd), f_state), loss
+
+  def deltas(state, hyps):
+    if mode == "learned":
+      return prior.learned_deltas(g_apply, state.g_params, space, hyps, cfg.ratio_scale)
+    return prior.human_deltas(human, hyps, mode)
+
+  def prior_level(state, hyps, z_ref):
+    """What the optimiser can say about E log Prior_H at its hypotheses: absolute ('direct'),
+    relative to z_ref ('ratio': the human's judgment; 'learned': the predictor's)."""
+    if mode == "direct":
+      return jnp.mean(hm.log_prior(human, hyps))
+    if mode == "ratio":
+      return jnp.mean(hm.log_ratio(human, jnp.broadcast_to(z_ref, hyps.shape), hyps))
+    return cfg.ratio_scale * jnp.mean(g_apply(state.g_params, hyps) - g_apply(state.g_params, z_ref))
+
+  def step(state: LTPState, data: LTPData, step: jax.Array):
+    key = jax.random.fold_in(state.key, step)
+    k_f, k_z, k_eps, k_h, k_g = jax.random.split(key, 5)
+    tau = tau_at(cfg, step)
+    # 1. f on the human's forecasts near the current z
+    (f_params, f_state), f_losses = jax.lax.scan(
+        lambda c, k: f_update(c, k, state, data, tau), (state.f_params, state.f_opt),
+        jax.random.split(k_f, cfg.f_steps))
+    state = state.replace(f_params=f_params, f_opt=f_state)
+    metrics = dict(f_loss=f_losses[-1])
+    # hypotheses near the current latent(s), for the prior estimator
+    eps = jax.random.normal(k_eps, (cfg.z_samples, space.num_fields))
+    zs = jax.lax.stop_gradient(state.mu + sigma(state, data) * eps)
+    hyps = decoder.sample(k_h, space, zs, tau, cfg.prior_samples)          # (S, M, K)
+    # 2. the learned predictor of the human's ratio judgments
+    if mode == "learned":
+      k1, k2, k3, k4 = jax.random.split(k_g, 4)
+      flat = hyps.reshape(-1, space.num_fields)
+      base = flat[jax.random.randint(k1, (cfg.g_batch,), 0, flat.shape[0])]
+      uniform = jnp.floor(jax.random.uniform(k2, base.shape) * jnp.asarray(space.levels)
+                          ).astype(jnp.int32)
+      base = jnp.where(jax.random.bernoulli(k3, cfg.g_uniform_share, (cfg.g_batch, 1)), uniform,
+                       base)
+      other = prior.ratio_pairs(k4, space, base)
+      judged = hm.log_ratio(human, base, other)                            # human queries
+      g_loss, gg = jax.value_and_grad(
+          lambda p: prior.ratio_loss(g_apply, p, base, other, judged, cfg.ratio_scale)
+      )(state.g_params)
+      upd, g_state = opt_g.update(gg, state.g_opt, state.g_params)
+      state = state.replace(g_params=optax.apply_updates(state.g_params, upd), g_opt=g_state)
+      metrics["g_loss"] = g_loss
+    # 3. ascent on J (MAP) / the ELBO (posterior)
+    d = deltas(state, hyps)                                                # (S, M, K, L)
+    idx, scale = _take(k_z, data, cfg.z_batch)
+    x, y = data.x[idx], data.y[idx]
+    w = jnp.full((cfg.z_batch,), scale)
+
+    f = lambda p, xx, zz: f_tau(p, xx, zz, tau)
+
+    def neg_objective(params):
+      mu, log_sigma = params
+      z = mu + data.posterior * jnp.exp(log_sigma) * eps                  # (S, K)
+      ll = jax.vmap(lambda zz: objective.data_log_lik(f, state.f_params, zz, x, y, family, w))(z)
+      pr = jax.vmap(lambda zz, dd: prior.surrogate(space, zz, tau, dd))(z, d)
+      base = jnp.where(data.posterior > 0.5, -objective.gaussian_kl(mu, log_sigma),
+                       decoder.log_base(mu))
+      return -(jnp.mean(ll) + jnp.mean(pr) + base), (jnp.mean(ll), base)
+
+    (_, (ll, base)), g = jax.value_and_grad(neg_objective, has_aux=True)(
+        (state.mu, state.log_sigma))
+    on = (step >= cfg.z_warmup).astype(jnp.float32)
+    g = jax.tree.map(lambda v: on * v, g)
+    upd, z_state = opt_z.update(g, state.z_opt, (state.mu, state.log_sigma))
+    upd = jax.tree.map(lambda v: on * v, upd)
+    mu, log_sigma = optax.apply_updates((state.mu, state.log_sigma), upd)
+    state = state.replace(mu=mu, log_sigma=log_sigma, z_opt=z_state)
+    pl = prior_level(state, hyps, data.z_ref)
+    metrics.update(log_lik_D=ll, prior=pl, objective=ll + pl + base,
+                   sigma=jnp.mean(jnp.exp(log_sigma)) * data.posterior, tau=tau)
+    return state, metrics
+
+  return step
+
+
+class Queries(NamedTuple):
+  """Human queries per joint step: forecasts (for f), prior judgments (for z or the predictor)."""
+  forecasts: int
+  prior: int
+
+
+def queries_per_step(task: Task, cfg) -> Queries:
+  """How many questions one joint step puts to the human ('direct': absolute log-priors, 'ratio'
+  and 'learned': ratio judgments)."""
+  levels = task.human.space.levels
+  nb = sum(n - 1 for n in levels)  # neighbours of a hypothesis (one field changed)
+  forecasts = cfg.f_steps * cfg.f_batch * cfg.human_samples
+  per_hyp = {"direct": 1 + nb, "ratio": nb}.get(cfg.prior_mode)
+  prior_q = (cfg.z_samples * cfg.prior_samples * per_hyp if per_hyp is not None
+             else cfg.g_batch)
+  return Queries(forecasts, prior_q)
+
+
+# ------------------------------------------------------------------------------ baselines
+class SupData(NamedTuple):
+  """Inputs, targets (lprior.ltp.family) and weights (1 valid, 0 padding; valid entries first)."""
+  x: jax.Array       # (N, dx)
+  target: jax.Array  # (N, Q)
+  w: jax.Array       # (N,)
+
+
+@flax.struct.dataclass
+class SupState:
+  params: PyTree
+  opt: Any
+  key: jax.Array
+
+
+def _sup_opt(cfg):
+  return optax.adamw(cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def init_supervised(key: jax.Array, task: Task, cfg) -> SupState:
+  net = make_net(task.x_dim, task.human.family, cfg.hidden)
+  k_p, k_run = jax.random.split(key)
+  params = net.init(k_p)
+  return SupState(params, _sup_opt(cfg).init(params), k_run)
+
+
+def make_supervised_step(task: Task, cfg):
+  """step(state, data, step): one AdamW step on the mean cross-entropy of a minibatch of the
+  valid entries (a network fit directly on D, or on the human's forecasts: warm-up 2)."""
+  family = task.human.family
+  apply_fn = make_net(task.x_dim, family, cfg.hidden).apply_fn
+  opt = _sup_opt(cfg)
+
+  def step(state: SupState, data: SupData, step: jax.Array):
+    n_valid = jnp.sum(data.w)
+    key = jax.random.fold_in(state.key, step)
+    idx = jnp.floor(jax.random.uniform(key, (cfg.batch,)) * n_valid).astype(jnp.int32)
+
+    def loss(p):
+      return jnp.mean(family.cross_entropy(data.target[idx], apply_fn(p, data.x[idx])))
+
+    value, g = jax.value_and_grad(loss)(state.params)
+    upd, opt_state = opt.update(g, state.opt, state.params)
+    return state.replace(params=optax.apply_updates(state.params, upd), opt=opt_state), \
+        dict(loss=value)
+
+  return step

@@ -1,0 +1,54 @@
+"""Writes notebooks/learning_the_prior.ipynb (without outputs):  python3 notebooks/make_learning_the_prior.py"""
+
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from notebook_writer import write
+
+CELLS = [
+    new_markdown_cell("""# Learning the prior (DESIGN §5, issue 5)
+
+Instead of letting a network generalise from D to D* with its own implicit prior, search for
+background knowledge Z that a (simulated) human finds plausible *and* that explains D:
+
+    J(z) = log Prior(z) + Σ_D log f(y | x, z),
+
+where z is a compact latent decoded into a human-readable Z by Mz(·, z), Prior comes from the
+human's judgments, and f(y | x, z) is a network trained, at the same time, to imitate the human's
+forecasts P_H(y | x, Z) on questions from D and D*.  Predictions on D* come only from f at z*.
+This notebook runs a tiny version (< 30 s on a laptop CPU); the launcher
+`python3 -m experiments.learning_the_prior` runs the real sizes (see BUILD_NOTES.md)."""),
+    new_code_cell("""import jax, jax.numpy as jnp, numpy as np
+from IPython.display import Markdown, display
+from experiments.configs.learning_the_prior import get_config
+from experiments import learning_the_prior_report as report
+from lprior.ltp import decoder, exact, experiment, human, tasks"""),
+    new_markdown_cell("""## The simulated human
+"Husky or labrador?" from five photo features.  The human's Z is one weight per named feature;
+its prior says the background does not decide the breed (every non-zero background weight costs
+1,000 nats).  In D the snowy background has the label's sign on every photo."""),
+    new_code_cell("""task = tasks.spurious()
+space = task.human.space
+print("the human's most plausible Z before any data:")
+print(space.describe([int(np.argmax(t)) for t in task.human.log_prior_table]))
+x, y = task.sample_train(jax.random.key(0), 64)
+print("\\nbackground sign == label on D:", bool(np.all(np.sign(x[:, 4]) == 2 * np.asarray(y) - 1)))
+lp = exact.log_posterior(task.human, x, y)
+print("\\nthe human updated exactly on these 64 examples (MAP Z, [marginal probability]):")
+print(space.describe(np.asarray(exact.map_hypothesis(task.human, lp)),
+                     np.asarray(exact.field_marginals(task.human, lp))))"""),
+    new_markdown_cell("""## Mz: from a compact latent to Z
+Each coordinate of z is read through bins of equal N(0, 1) mass; Mz blurs that reading by τ, so
+Mz(·, z) is a distribution over Z that moves smoothly with z."""),
+    new_code_cell("""z = jnp.array([1.2, 0.4, 0.3, -0.1, 0.0])
+print(space.describe(np.asarray(decoder.hard(space, z)), np.asarray(decoder.level_probs(space, z, 0.15))))"""),
+    new_markdown_cell("""## Every method on D* (tiny run: 2 seeds, |D| ∈ {16, 64}, 150 joint steps)"""),
+    new_code_cell("""config = get_config("smoke")
+config.tasks, config.num_steps, config.eval_every, config.checkpoint_every = "spurious", 150, 150, 0
+config.ltp.anneal_steps = 150
+results = {"spurious": experiment.run_task(config, "spurious", None)}
+display(Markdown(report.markdown_table(report.main_rows(results, config))))"""),
+    new_code_cell("""report.plot_dstar(results, config=config);"""),
+    new_code_cell("""display(Markdown(report.readable(results)))"""),
+]
+
+if __name__ == "__main__":
+  write("learning_the_prior", CELLS)
