@@ -61,13 +61,15 @@ def efficiency_rows(results: dict, config=None) -> list[dict]:
     for m in METHODS:
       row = {"task": name, "method": label(m, config)}
       for n in t["sizes"]:
-        row[f"n = {n}"] = fmt_mean_se(t["methods"][m]["score"][n])
+        got = t["methods"][m]["score"].get(n)
+        row[f"n = {n}"] = fmt_mean_se(got) if got is not None else "—"
       rows.append(row)
   return rows
 
 
 def prior_mode_rows(results: dict) -> list[dict]:
-  """Learning the prior (MAP) at the main |D| under each Prior mode, with its human queries."""
+  """Learning the prior (MAP, one start each, the same keys) at the main |D| under each Prior
+  mode, with the human queries of one run."""
   rows = []
   for name, t in results.items():
     n = t["main_size"]
@@ -124,9 +126,10 @@ def plot_efficiency(results: dict, path: str | None = None, config=None):
   fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
   for ax, name in zip(axes[0], names):
     t = results[name]
-    sizes = np.asarray(t["sizes"])
     for m in METHODS:
-      ms = np.array([mean_se(t["methods"][m]["score"][n]) for n in t["sizes"]])
+      got = t["methods"][m]["score"]
+      sizes = np.asarray([n for n in t["sizes"] if n in got])
+      ms = np.array([mean_se(got[n]) for n in sizes])
       se = np.nan_to_num(ms[:, 1])
       ax.plot(sizes, ms[:, 0], "o-", ms=3, color=STYLE[m], label=label(m, config))
       ax.fill_between(sizes, ms[:, 0] - se, ms[:, 0] + se, color=STYLE[m], alpha=0.2)
@@ -172,7 +175,7 @@ def tables(results: dict, config=None) -> str:
   parts = [f"## Learning the prior on D* ({seeds} seeds, mean ± SE; score = {scores})\n",
            markdown_table(main_rows(results, config)),
            "\n## Data efficiency: D* score against n = |D|\n", markdown_table(efficiency_rows(results, config)),
-           "\n## Prior modes (MAP z*, main |D|)\n", markdown_table(prior_mode_rows(results)),
+           "\n## Prior modes (MAP z*, main |D|, one start per run, paired keys)\n", markdown_table(prior_mode_rows(results)),
            "\n## Decoded Z*\n", readable(results)]
   return "\n".join(parts)
 

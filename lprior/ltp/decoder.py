@@ -46,6 +46,14 @@ def check_latent(space: Space, z) -> None:
     raise ValueError(f"latents must have shape (..., {space.num_fields}), got {jnp.shape(z)}")
 
 
+def bounds(space: Space) -> tuple[np.ndarray, np.ndarray]:
+  """(lower, upper) (K,) each: the medians of each field's two extreme bins.  Keeping z inside
+  keeps every bin within a few τ of an edge, so the blur's gradient never vanishes there."""
+  c = centres(space)
+  top = np.asarray(space.levels) - 1
+  return c[:, 0], c[np.arange(space.num_fields), top]
+
+
 def _interval(a: jax.Array, b: jax.Array) -> jax.Array:
   """P(a ≤ N(0,1) < b), accurate in both tails."""
   return jnp.where(a > 0, ndtr(-a) - ndtr(-b), ndtr(b) - ndtr(a))

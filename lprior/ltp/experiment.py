@@ -46,10 +46,11 @@ class TaskData(NamedTuple):
 
 
 class Run(NamedTuple):
-  """One trained run of a batch: its method, |D| and seed."""
+  """One trained run of a batch: its method, |D|, seed and (learning the prior) restart."""
   method: str
   size: int
   seed: int
+  restart: int = 0
 
 
 def task_of(cfg, name: str) -> Task:
@@ -78,6 +79,8 @@ def make_data(task: Task, cfg) -> TaskData:
 def _check(cfg) -> None:
   if cfg.num_seeds < 1 or not cfg.sizes or min(cfg.sizes) < 1:
     raise ValueError(f"need num_seeds >= 1 and sizes >= 1, got {cfg.num_seeds}, {cfg.sizes}")
+  if cfg.ltp.restarts < 1:
+    raise ValueError(f"ltp.restarts must be >= 1, got {cfg.ltp.restarts}")
   if cfg.main_size not in cfg.sizes:
     raise ValueError(f"main_size {cfg.main_size} must be one of sizes {cfg.sizes}")
   if cfg.warmup2.forecasts > cfg.n_pool:
@@ -126,10 +129,14 @@ def _runs(methods, sizes, num_seeds) -> list[Run]:
   return [Run(m, n, s) for m in methods for n in sizes for s in range(num_seeds)]
 
 
+def _name(r: Run) -> str:
+  return f"{r.method}/n{r.size}" + (f"/r{r.restart}" if r.method.startswith("ltp") else "")
+
+
 def _split(values: dict, runs: list[Run]) -> dict:
-  """{k: (B, ...)} -> {'method/n{size}/k': (S, ...)}: runs come in blocks of S seeds."""
+  """{k: (B, ...)} -> {'method/n{size}[/r{restart}]/k': (S, ...)}: runs come in blocks of S seeds."""
   num_seeds = max(r.seed for r in runs) + 1
-  return {f"{runs[i].method}/n{runs[i].size}/{k}": v[i:i + num_seeds]
+  return {f"{_name(runs[i])}/{k}": v[i:i + num_seeds]
           for k, v in values.items() for i in range(0, len(runs), num_seeds)}
 
 
@@ -140,8 +147,9 @@ def _gather(tree, index: np.ndarray):
 def _stack_keys(keys: jax.Array, runs: list[Run]) -> jax.Array:
   """One key per run from its seed, |D| and method (not its place in the batch), so the same
   run gets the same randomness in every batch it is part of (paired comparisons)."""
-  return jnp.stack([jax.random.fold_in(jax.random.fold_in(keys[r.seed], r.size),
-                                       METHODS.index(r.method)) for r in runs])
+  return jnp.stack([jax.random.fold_in(jax.random.fold_in(
+      jax.random.fold_in(keys[r.seed], r.size), METHODS.index(r.method)), r.restart)
+      for r in runs])
 
 
 def _fit(state, runs, step_one, data_b, evaluate, workdir, cfg, num_steps, desc, extra_config):
@@ -221,13 +229,24 @@ def z_init(task: Task, cfg) -> jnp.ndarray:
   raise ValueError(f"unknown ltp.z_init {cfg.ltp.z_init!r}; choose 'zero' or 'prior_mode'")
 
 
+def ltp_plan(cfg) -> list[tuple[str, int]]:
+  """(method, |D|) pairs of the main learning-the-prior batch: MAP at every |D|; the full
+  posterior at every |D| or (cfg.posterior_at_all_sizes False) at main_size only."""
+  post = cfg.sizes if cfg.posterior_at_all_sizes else (cfg.main_size,)
+  return [("ltp_map", int(n)) for n in cfg.sizes] + [("ltp_posterior", int(n)) for n in post]
+
+
 def run_ltp(task: Task, cfg, data: TaskData, workdir: str | None, *, ltp_cfg=None,
-            methods=LTP, sizes=None) -> tuple[dict, list[dict], dict]:
-  """Learning the prior for every (arm, |D|, seed): ({'method/n/metric': (S,)}, history,
-  {'method/n/z_star' (S, K), '.../marginals' (S, K, L)}) — one vmapped `fit`."""
+            plan=None) -> tuple[dict, list[dict], dict]:
+  """Learning the prior for every (method, |D|) of `plan` (default `ltp_plan`), seed and
+  restart, one vmapped `fit`; per (method, |D|, seed) the restart with the highest objective
+  estimate on D (`train.selection_score`) is kept.  Returns ({'method/n/metric': (S,)},
+  history, {'arrays': {'method/n/z_star' (S, K), '.../marginals' (S, K, L)}, ...})."""
   lc = _resolved(cfg, ltp_cfg or cfg.ltp)
   h, fam, space = task.human, task.human.family, task.human.space
-  runs = _runs(methods, sizes or cfg.sizes, cfg.num_seeds)
+  plan = plan or ltp_plan(cfg)
+  runs = [Run(m, n, s, j) for m, n in plan for j in range(lc.restarts)
+          for s in range(cfg.num_seeds)]
   n = data.x.shape[1]
   seed_idx = np.array([r.seed for r in runs])
   z0 = z_init(task, cfg)
@@ -239,34 +258,52 @@ def run_ltp(task: Task, cfg, data: TaskData, workdir: str | None, *, ltp_cfg=Non
       posterior=jnp.asarray([float(r.method == "ltp_posterior") for r in runs]),
       z_ref=jnp.broadcast_to(z_ref, (len(runs), space.num_fields)))
   keys = _stack_keys(seed_keys(cfg, 2), runs)
+  lo, hi = (jnp.asarray(b) for b in decoder.bounds(space))
+  # restart 0 starts at z_init; the others at a draw from N(0, I) inside Mz's bounds
+  starts = jnp.stack([z0 if r.restart == 0 else jnp.clip(jax.random.normal(
+      jax.random.fold_in(keys[i], 10 ** 6), z0.shape), lo, hi) for i, r in enumerate(runs)])
   opts = compiler_options(cfg.fast_compile)
-  state = jax.jit(jax.vmap(lambda k: train.init_ltp(k, task, lc, z0)), compiler_options=opts)(keys)
+  state = jax.jit(jax.vmap(lambda k, z: train.init_ltp(k, task, lc, z)),
+                  compiler_options=opts)(keys, starts)
   _, f_tau = train.make_f(task, lc)
+  select = train.make_selection_score(task, lc)
   xt, yt = data.x_test[seed_idx], data.y_test[seed_idx]
   eps = jax.random.normal(jax.random.fold_in(seed_keys(cfg, 3)[0], 0),
-                          (cfg.eval_samples, space.num_fields))
+                          (2, cfg.eval_samples, space.num_fields))
   tau_end = lc.tau_end
 
   def evaluate(st, d):
-    def one(s, post, x, y):
-      zs = s.mu + post * jnp.exp(s.log_sigma) * eps                       # (E, K)
-      preds = jax.vmap(lambda z: f_tau(s.f_params, x, z, tau_end))(zs)    # (E, n, P)
+    def one(s, dd, x, y):
+      zs = s.mu + dd.posterior * jnp.exp(s.log_sigma) * eps[0]            # (E, K)
+      preds = train.predictions(task, lc, f_tau, s.f_params, x, zs, eps[1], tau_end)
       target = fam.target(jnp.swapaxes(preds, 0, 1))
       z_star = decoder.hard(space, s.mu)
       h_pred = hm.forecast(h, z_star, x)
-      out = dict(score=fam.score(target, y),
-                 log_lik=jnp.mean(fam.mixture_log_prob(preds, y)),
-                 human_at_z_score=fam.score(fam.target(h_pred[:, None, :]), y),
-                 human_at_z_log_lik=jnp.mean(fam.log_prob(h_pred, y)),
-                 z_star=z_star, marginals=jnp.mean(decoder.level_probs(space, zs, tau_end), 0))
-      return out
-    return jax.vmap(one)(st, d.posterior, xt, yt)
+      return dict(score=fam.score(target, y),
+                  log_lik=jnp.mean(fam.mixture_log_prob(preds, y)),
+                  human_at_z_score=fam.score(fam.target(h_pred[:, None, :]), y),
+                  human_at_z_log_lik=jnp.mean(fam.log_prob(h_pred, y)),
+                  select=select(s, dd),
+                  z_star=z_star, marginals=jnp.mean(decoder.level_probs(space, zs, tau_end), 0))
+    return jax.vmap(one)(st, d, xt, yt)
 
   state, hist, final = _fit(state, runs, train.make_ltp_step(task, lc), data_b, evaluate,
                             workdir, cfg, cfg.num_steps, f"{task.name}/ltp-{lc.prior_mode}",
                             dict(task=task.name, ltp=lc.to_dict()))
-  arrays = {k: final.pop(k) for k in list(final) if k.endswith(("/z_star", "/marginals"))}
-  return final, hist, dict(arrays=arrays, runs=runs, state=state, f=f_tau, tau=tau_end)
+  # keep, per (method, |D|, seed), the restart with the best objective estimate
+  best, chosen = {}, {}
+  for m, size in plan:
+    pre = f"{m}/n{size}"
+    scores = np.stack([final[f"{pre}/r{j}/select"] for j in range(lc.restarts)])  # (R, S)
+    pick = np.argmax(scores, 0)
+    for k in {k.split("/")[-1] for k in final if k.startswith(pre + "/")}:
+      best[f"{pre}/{k}"] = np.stack([final[f"{pre}/r{j}/{k}"][s] for s, j in enumerate(pick)])
+    best[f"{pre}/restart"] = pick
+    for s, j in enumerate(pick):
+      chosen[(m, size, s)] = runs.index(Run(m, size, s, int(j)))
+  arrays = {k: best.pop(k) for k in list(best) if k.endswith(("/z_star", "/marginals"))}
+  return best, hist, dict(arrays=arrays, runs=runs, chosen=chosen, state=state, f=f_tau,
+                          tau=tau_end, cfg=lc, per_restart=final)
 
 
 # ------------------------------------------------------------------------------- a task
@@ -287,15 +324,15 @@ def _grid(task: Task, cfg, data: TaskData, ideal_out, sup, ltp) -> dict:
       pred = apply_fn(jax.tree.map(lambda a: a[i], state.params), t)
       tgt = fam.target(pred[:, None, :])
       out[r.method] = dict(mean=np.asarray(tgt[:, 0]).tolist(), sd=sd(tgt).tolist())
-  eps = jax.random.normal(jax.random.key(0), (cfg.eval_samples, h.space.num_fields))
-  for i, r in enumerate(ltp["runs"]):
-    if r.seed == 0 and r.size == n:
+  eps = jax.random.normal(jax.random.key(0), (2, cfg.eval_samples, h.space.num_fields))
+  for (method, size, seed), i in ltp["chosen"].items():
+    if seed == 0 and size == n:
       s = jax.tree.map(lambda a: a[i], ltp["state"])
-      post = float(r.method == "ltp_posterior")
-      zs = s.mu + post * jnp.exp(s.log_sigma) * eps
-      preds = jax.vmap(lambda z: ltp["f"](s.f_params, t, z, ltp["tau"]))(zs)
+      post = float(method == "ltp_posterior")
+      zs = s.mu + post * jnp.exp(s.log_sigma) * eps[0]
+      preds = train.predictions(task, ltp["cfg"], ltp["f"], s.f_params, t, zs, eps[1], ltp["tau"])
       tgt = fam.target(jnp.swapaxes(preds, 0, 1))
-      out[r.method] = dict(mean=np.asarray(tgt[:, 0]).tolist(), sd=sd(tgt).tolist())
+      out[method] = dict(mean=np.asarray(tgt[:, 0]).tolist(), sd=sd(tgt).tolist())
   w = jnp.asarray(_mask(n, data.x.shape[1]))
   lp = exact.log_posterior(h, data.x[0], data.y[0], w)
   tgt = exact.predictive_target(h, lp, t)
@@ -323,16 +360,20 @@ def run_task(cfg, name: str, workdir: str | None) -> dict:
   sup_final, sup_hist, sup = run_supervised(task, cfg, data, ideal_out, sub("baselines"))
   times["baselines"] = time.time() - t0
   t0 = time.time()
-  ltp_final, ltp_hist, ltp = run_ltp(task, cfg, data, sub(f"ltp-{cfg.ltp.prior_mode}"))
+  lc = ltp_config_for(cfg, name)
+  ltp_final, ltp_hist, ltp = run_ltp(task, cfg, data, sub(f"ltp-{lc.prior_mode}"), ltp_cfg=lc)
   times["ltp"] = time.time() - t0
   sizes = [int(n) for n in cfg.sizes]
   methods: dict[str, dict] = {}
   for m in SUPERVISED:
     methods[m] = {k: _by_size(sup_final, m, k, sizes) for k in ("score", "log_lik")}
+  plan = ltp_plan(cfg)
   for m in LTP:
-    methods[m] = {k: _by_size(ltp_final, m, k, sizes)
-                  for k in ("score", "log_lik", "human_at_z_score", "human_at_z_log_lik")}
-    methods[m]["z_star"] = _by_size(ltp["arrays"], m, "z_star", sizes)
+    got = [n for mm, n in plan if mm == m]
+    methods[m] = {k: _by_size(ltp_final, m, k, got)
+                  for k in ("score", "log_lik", "human_at_z_score", "human_at_z_log_lik",
+                            "select", "restart")}
+    methods[m]["z_star"] = _by_size(ltp["arrays"], m, "z_star", got)
   methods["ideal"] = {"score": {n: ideal_out[n]["score"].tolist() for n in sizes},
                       "log_lik": {n: ideal_out[n]["log_lik"].tolist() for n in sizes},
                       "z_star": {n: ideal_out[n]["z_map"].tolist() for n in sizes},
@@ -345,25 +386,29 @@ def run_task(cfg, name: str, workdir: str | None) -> dict:
       "ltp_posterior": space.describe_marginals(
           np.asarray(ltp["arrays"][f"ltp_posterior/n{main}/marginals"][0])),
   }
-  q = train.queries_per_step(task, _resolved(cfg, cfg.ltp))
-  queries = {cfg.ltp.prior_mode: dict(forecasts=q.forecasts * cfg.num_steps,
-                                      prior=q.prior * cfg.num_steps)}
-  prior_modes = {cfg.ltp.prior_mode: {k: methods["ltp_map"][k][main] for k in
-                                      ("score", "log_lik", "z_star")}}
+  # the prior modes, compared on single starts: the main run's restart 0 and, with the same
+  # keys, one MAP run per other mode
+  per_restart = ltp["per_restart"]
+  r0 = lambda k: np.asarray(per_restart[f"ltp_map/n{main}/r0/{k}"]).tolist()
+  prior_modes = {lc.prior_mode: dict(score=r0("score"), log_lik=r0("log_lik"), z_star=r0("z_star"))}
+  q = train.queries_per_step(task, lc)
+  queries = {lc.prior_mode: dict(forecasts=q.forecasts * cfg.num_steps,
+                                 prior=q.prior * cfg.num_steps, restarts=lc.restarts)}
   for mode in [m for m in (cfg.compare_prior_modes or "").split(",") if m]:
-    if mode == cfg.ltp.prior_mode:
+    if mode == lc.prior_mode:
       continue
-    lc = cfg.ltp.copy_and_resolve_references()
-    lc.prior_mode = mode
+    lm = lc.copy_and_resolve_references()
+    lm.prior_mode, lm.restarts = mode, 1
     t0 = time.time()
-    fin, _, extra = run_ltp(task, cfg, data, sub(f"ltp-{mode}"), ltp_cfg=lc, methods=("ltp_map",),
-                            sizes=(main,))
+    fin, _, extra = run_ltp(task, cfg, data, sub(f"ltp-{mode}"), ltp_cfg=lm,
+                            plan=[("ltp_map", main)])
     times[f"ltp-{mode}"] = time.time() - t0
     prior_modes[mode] = dict(score=fin[f"ltp_map/n{main}/score"].tolist(),
                              log_lik=fin[f"ltp_map/n{main}/log_lik"].tolist(),
                              z_star=extra["arrays"][f"ltp_map/n{main}/z_star"].tolist())
-    q = train.queries_per_step(task, _resolved(cfg, lc))
-    queries[mode] = dict(forecasts=q.forecasts * cfg.num_steps, prior=q.prior * cfg.num_steps)
+    q = train.queries_per_step(task, lm)
+    queries[mode] = dict(forecasts=q.forecasts * cfg.num_steps, prior=q.prior * cfg.num_steps,
+                         restarts=1)
   out = dict(task=name, score_name=fam.score_name(), sizes=sizes, main_size=main,
              truth=list(task.truth), fields=[f.name for f in space.fields],
              space_size=space.size, methods=methods, readable=readable,
@@ -372,6 +417,15 @@ def run_task(cfg, name: str, workdir: str | None) -> dict:
   if name == "trend":
     out["grid"] = _grid(task, cfg, data, ideal_out, sup, ltp)
   return out
+
+
+def ltp_config_for(cfg, name: str):
+  """cfg.ltp with the task's overrides (cfg.ltp_overrides[name]) and anneal_steps resolved."""
+  lc = cfg.ltp.copy_and_resolve_references()
+  over = cfg.get("ltp_overrides", {}) or {}
+  if name in over:
+    lc.update(over[name].to_dict() if hasattr(over[name], "to_dict") else dict(over[name]))
+  return _resolved(cfg, lc)
 
 
 def _resolved(cfg, lc):

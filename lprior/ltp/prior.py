@@ -6,7 +6,9 @@ hypotheses Z^s ~ Mz(·, z) (s = 1 … M) the Rao–Blackwellised estimator
     ĝ_k = (1/M) Σ_s Σ_l ∂q_k(l | z)/∂z_k · Δ_{s,k,l},   Δ_{s,k,l} = log Prior_H(Z^s_{k←l}) − log Prior_H(Z^s)
 
 is unbiased (Σ_l ∂q_k(l) = 0 lets us subtract log Prior_H(Z^s)); Z^s_{k←l} is Z^s with field k
-set to level l.  It needs only *ratios* of neighbouring hypotheses, so the modes are:
+set to level l.  The same estimator serves any score of hypotheses (`score_deltas`: the data
+term Σ_D log f(y | x, Z) when f reads hypotheses).  It needs only *ratios* of neighbouring
+hypotheses, so the modes are:
 
   direct   the human gives log Prior_H of each hypothesis; Δ is a difference of two answers
   ratio    the human only judges log Prior_H(Z′)/Prior_H(Z) for each pair (the same Δ)
@@ -49,26 +51,32 @@ def neighbours(space: Space, z_levels: jax.Array) -> jax.Array:
   return jnp.where(eye, lev[..., None], z).astype(jnp.int32)
 
 
+def score_deltas(score_fn: Callable[[jax.Array], jax.Array], space: Space, z_levels: jax.Array
+                 ) -> jax.Array:
+  """Δ[..., k, l] = s(Z_{k←l}) − s(Z) for a score s over hypotheses ((B, K) int -> (B,)), e.g.
+  Σ_D log f(y | x, Z) from f   (..., K) -> (..., K, L_max), 0 at missing levels."""
+  nb = neighbours(space, z_levels)
+  sc = score_fn(nb.reshape(-1, space.num_fields)).reshape(nb.shape[:-1])
+  own = jnp.take_along_axis(sc, z_levels[..., None], axis=-1)[..., 0]  # the neighbour l = Z_k is Z
+  return jnp.where(jnp.asarray(space.level_mask()), sc - own[..., None], 0.0)
+
+
 def human_deltas(human: Human, z_levels: jax.Array, mode: str) -> jax.Array:
   """Δ[..., k, l] = log Prior_H(Z_{k←l}) − log Prior_H(Z) from the human   (..., K) -> (..., K, L_max),
   0 at missing levels.  'direct': two absolute answers, subtracted; 'ratio': one judgment."""
-  nb = neighbours(human.space, z_levels)
-  z = jnp.broadcast_to(z_levels[..., None, None, :], nb.shape)
   if mode == "direct":
-    d = hm.log_prior(human, nb) - hm.log_prior(human, z)
-  elif mode == "ratio":
-    d = hm.log_ratio(human, z, nb)
-  else:
+    return score_deltas(lambda z: hm.log_prior(human, z), human.space, z_levels)
+  if mode != "ratio":
     raise ValueError(f"human_deltas takes mode 'direct' or 'ratio', got {mode!r}")
+  nb = neighbours(human.space, z_levels)
+  d = hm.log_ratio(human, jnp.broadcast_to(z_levels[..., None, None, :], nb.shape), nb)
   return jnp.where(jnp.asarray(human.space.level_mask()), d, 0.0)
 
 
 def learned_deltas(apply_fn: Callable[[PyTree, jax.Array], jax.Array], params: PyTree,
                    space: Space, z_levels: jax.Array, scale: float = 1.0) -> jax.Array:
   """Δ from the learned predictor g: scale · (g(Z_{k←l}) − g(Z))   (..., K) -> (..., K, L_max)."""
-  nb = neighbours(space, z_levels)
-  d = scale * (apply_fn(params, nb) - apply_fn(params, z_levels)[..., None, None])
-  return jnp.where(jnp.asarray(space.level_mask()), d, 0.0)
+  return score_deltas(lambda z: scale * apply_fn(params, z), space, z_levels)
 
 
 def surrogate(space: Space, z: jax.Array, tau, deltas: jax.Array) -> jax.Array:
@@ -97,7 +105,7 @@ def ratio_pairs(key: jax.Array, space: Space, z_levels: jax.Array) -> jax.Array:
   n = levels[field]
   shift = 1 + jnp.floor(jax.random.uniform(k2, (b,)) * (n - 1)).astype(jnp.int32)
   new = (z_levels[jnp.arange(b), field] + shift) % n
-  return z_levels.at[jnp.arange(b), field].set(new)
+  return z_levels.at[jnp.arange(b), field].set(new.astype(z_levels.dtype))
 
 
 def ratio_loss(apply_fn: Callable[[PyTree, jax.Array], jax.Array], params: PyTree,

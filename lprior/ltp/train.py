@@ -3,14 +3,24 @@ the prior, and the supervised step of the baselines.  Each is a pure
 `step(state, data, step) -> (state, metrics)` for one run; the experiment vmaps it over
 arms × data sizes × seeds.
 
+What f reads (`f_input`):
+  hypothesis  f(y | x, Z) for a hypothesis Z drawn from Mz(·, z) (one-hot levels): f imitates the
+              human on concrete hypotheses, and the z-step ascends E_{Z ~ Mz(·,z)}[log Prior_H(Z) +
+              Σ_D log f(y | x, Z)] with the Rao–Blackwellised estimator of `lprior.ltp.prior`
+              (neighbour differences of f's log-likelihood next to the human's prior ratios).
+              That objective is linear in Mz's probabilities, so it peaks at a single hypothesis.
+  levels      f(y | x, z) reads Mz's per-field level probabilities and imitates the human's
+              mixture forecast under Mz(·, z); the data term's gradient is autodiff through f.
+  latent      the same with z itself as f's input.
+
 One joint step (the seed's "train f in parallel with optimising Z*"):
-  1. `f_steps` updates of f on questions x from D and D* and latents near the current z
-     (z + `perturb`·ε, a `prior_share` of them from N(0, I)); the target is the human's forecast
-     under hypotheses drawn from Mz(·, latent);
+  1. `f_steps` updates of f on questions x from D and D* (a `star_share` from D*) at latents near
+     the current z (z + `perturb`·(τ/τ₀)·ε, a `prior_share` from N(0, I)); targets are the human's
+     forecasts under hypotheses drawn from Mz(·, latent);
   2. (prior_mode 'learned') one update of the prior predictor on `g_batch` human ratio judgments
      of pairs (Z, Z′) near the current z (a `g_uniform_share` of them anywhere in Z);
-  3. one ascent step on J (MAP) or the ELBO (posterior) from `z_warmup` on: Σ_D log f through f
-     on a minibatch of D, the prior through `lprior.ltp.prior.surrogate`.
+  3. one ascent step on J (MAP) or the ELBO (posterior) from `z_warmup` on, on a minibatch of D.
+Mz's blur τ is annealed from tau_start to tau_end.
 """
 
 from __future__ import annotations
@@ -68,19 +78,21 @@ def tau_at(cfg, step: jax.Array) -> jax.Array:
   return cfg.tau_start * (cfg.tau_end / cfg.tau_start) ** frac
 
 
-F_INPUTS = ("levels", "latent")
+F_INPUTS = ("hypothesis", "levels", "latent")
 
 
 def f_input_dim(space, kind: str) -> int:
-  """Width of f's latent features: 'levels' K·L_max, 'latent' K."""
+  """Width of what f reads besides x: 'hypothesis' and 'levels' K·L_max, 'latent' K."""
   if kind not in F_INPUTS:
     raise ValueError(f"unknown ltp.f_input {kind!r}; choose from {F_INPUTS}")
-  return space.num_fields * (space.max_levels if kind == "levels" else 1)
+  return space.num_fields * (1 if kind == "latent" else space.max_levels)
 
 
 def f_features(space, z: jax.Array, tau, kind: str) -> jax.Array:
-  """What f reads of the latent: 'levels' Mz's per-field level probabilities q_k(l | z)
-  (flattened), 'latent' z itself   (..., K) -> (..., f_input_dim)."""
+  """What f reads: 'hypothesis' the one-hot levels of int hypotheses (..., K); 'levels' Mz's
+  per-field level probabilities q_k(l | z) of latents (..., K); 'latent' the latents."""
+  if kind == "hypothesis":
+    return jax.nn.one_hot(z, space.max_levels).reshape(*z.shape[:-1], -1)
   if kind == "latent":
     return z
   q = decoder.level_probs(space, z, tau)
@@ -88,11 +100,21 @@ def f_features(space, z: jax.Array, tau, kind: str) -> jax.Array:
 
 
 def make_f(task: Task, cfg):
-  """(init(key) -> params, f(params, x, z, tau) -> prediction) for f(y | x, z)."""
+  """(init(key) -> params, f(params, x, z_or_Z, tau) -> prediction): f(y | x, ·) reading a
+  hypothesis (f_input 'hypothesis': int levels (..., K)) or a latent (else: (..., K))."""
   space = task.human.space
   net = make_net(task.x_dim + f_input_dim(space, cfg.f_input), task.human.family, cfg.f_hidden)
   cond = conditional(net.apply_fn)
   return net.init, lambda p, x, z, tau: cond(p, x, f_features(space, z, tau, cfg.f_input))
+
+
+def predictions(task: Task, cfg, f_apply, f_params, x: jax.Array, zs: jax.Array, eps: jax.Array,
+                tau) -> jax.Array:
+  """f's forecasts at latents zs (E, K), as an equal-weight mixture (E, n, P): at the hypotheses
+  hard(z_e + τ ε_e) (f_input 'hypothesis'; eps (E, K)), or at the latents themselves."""
+  if cfg.f_input == "hypothesis":
+    zs = decoder.hard(task.human.space, zs + tau * eps)
+  return jax.vmap(lambda z: f_apply(f_params, x, z, tau))(zs)
 
 
 def _optimizers(cfg):
@@ -104,7 +126,9 @@ def _optimizers(cfg):
                                    alpha=cfg.lr_z_end / cfg.lr_z)], [int(cfg.z_warmup)])
   f_lr = optax.cosine_decay_schedule(cfg.lr_f, max(int(cfg.anneal_steps) * int(cfg.f_steps), 1),
                                      alpha=cfg.lr_f_end / cfg.lr_f)
-  return optax.adam(f_lr), optax.adam(z_lr), optax.adam(cfg.lr_g)
+  # z's Adam forgets fast (b2): early gradients, taken while f and the fit were poor, are orders
+  # of magnitude larger than late ones and would otherwise freeze z for hundreds of steps
+  return optax.adam(f_lr), optax.adam(z_lr, b2=cfg.z_b2), optax.adam(cfg.lr_g)
 
 
 def init_ltp(key: jax.Array, task: Task, cfg, z_init: jax.Array) -> LTPState:
@@ -140,6 +164,7 @@ def make_ltp_step(task: Task, cfg):
   _, f_tau = make_f(task, cfg)
   opt_f, opt_z, opt_g = _optimizers(cfg)
   mode = cfg.prior_mode
+  by_hypothesis = cfg.f_input == "hypothesis"
   if mode == "learned":
     _, g_apply = make_prior_net(space.num_fields, space.max_levels, cfg.g_hidden)
 
@@ -148,7 +173,7 @@ def make_ltp_step(task: Task, cfg):
 
   def f_update(carry, key, state, data, tau):
     f_params, f_state = carry
-    k_d, k_s, k_c, k_a, k_p, k_u, k_n, k_z = jax.random.split(key, 8)
+    k_d, k_s, k_c, k_a, k_p, k_u, k_n, k_z, k_b, k_o = jax.random.split(key, 10)
     b = cfg.f_batch
     idx_d, _ = _take(k_d, data, b)
     idx_s = jax.random.randint(k_s, (b,), 0, data.x_star.shape[0])
@@ -160,10 +185,20 @@ def make_ltp_step(task: Task, cfg):
     broad = jax.random.bernoulli(k_u, cfg.prior_share, (b,))
     lat = jnp.where(broad[:, None], jax.random.normal(k_n, (b, k_)), lat)
     hyps = decoder.sample(k_z, space, lat, tau, cfg.human_samples)       # (b, M, K)
-    target = family.target(hm.forecast(human, hyps, x[:, None, :]))      # (b, Q)
+    if by_hypothesis:  # a share of one-field neighbours: the z-step reads f there too
+      flat = hyps.reshape(-1, k_)
+      swap = jax.random.bernoulli(k_b, cfg.neighbour_share, (flat.shape[0], 1))
+      hyps = jnp.where(swap, prior.ratio_pairs(k_o, space, flat), flat).reshape(hyps.shape)
+    forecasts = hm.forecast(human, hyps, x[:, None, :])                   # (b, M, P): queries
     f = lambda p, xx, zz: f_tau(p, xx, zz, tau)
+    if by_hypothesis:  # f(x, Z) against the human's forecast under Z itself
+      xs = jnp.broadcast_to(x[:, None, :], hyps.shape[:2] + x.shape[-1:]).reshape(-1, x.shape[-1])
+      target = family.target(forecasts.reshape(-1, 1, forecasts.shape[-1]))
+      inputs = hyps.reshape(-1, k_)
+    else:  # f(x, z) against the human's mixture forecast under Mz(·, z)
+      xs, target, inputs = x, family.target(forecasts), lat
     loss, g = jax.value_and_grad(
-        lambda p: objective.imitation_loss(f, p, x, lat, target, family))(f_params)
+        lambda p: objective.imitation_loss(f, p, xs, inputs, target, family))(f_params)
     upd, f_state = opt_f.update(g, f_state, f_params)
     return (optax.apply_updates(f_params, upd), f_state), loss
 
@@ -217,17 +252,25 @@ def make_ltp_step(task: Task, cfg):
     idx, scale = _take(k_z, data, cfg.z_batch)
     x, y = data.x[idx], data.y[idx]
     w = jnp.full((cfg.z_batch,), scale)
-
     f = lambda p, xx, zz: f_tau(p, xx, zz, tau)
+    if by_hypothesis:
+      # Σ_D log f(y | x, Z′) at every one-field neighbour Z′ of each hypothesis (f, not the human)
+      lik = jax.vmap(lambda zz: objective.data_log_lik(f, state.f_params, zz, x, y, family, w))
+      d = d + prior.score_deltas(lik, space, hyps)
+      ll_now = jnp.mean(lik(hyps.reshape(-1, space.num_fields)))
 
     def neg_objective(params):
       mu, log_sigma = params
       z = mu + data.posterior * jnp.exp(log_sigma) * eps                  # (S, K)
-      ll = jax.vmap(lambda zz: objective.data_log_lik(f, state.f_params, zz, x, y, family, w))(z)
+      if by_hypothesis:
+        ll = ll_now
+      else:
+        ll = jnp.mean(jax.vmap(
+            lambda zz: objective.data_log_lik(f, state.f_params, zz, x, y, family, w))(z))
       pr = jax.vmap(lambda zz, dd: prior.surrogate(space, zz, tau, dd))(z, d)
       base = jnp.where(data.posterior > 0.5, -objective.gaussian_kl(mu, log_sigma),
                        decoder.log_base(mu))
-      return -(jnp.mean(ll) + jnp.mean(pr) + base), (jnp.mean(ll), base)
+      return -(ll + jnp.mean(pr) + base), (ll, base)
 
     (_, (ll, base)), g = jax.value_and_grad(neg_objective, has_aux=True)(
         (state.mu, state.log_sigma))
@@ -236,6 +279,7 @@ def make_ltp_step(task: Task, cfg):
     upd, z_state = opt_z.update(g, state.z_opt, (state.mu, state.log_sigma))
     upd = jax.tree.map(lambda v: on * v, upd)
     mu, log_sigma = optax.apply_updates((state.mu, state.log_sigma), upd)
+    mu = jnp.clip(mu, *(jnp.asarray(b) for b in decoder.bounds(space)))  # projected ascent
     state = state.replace(mu=mu, log_sigma=log_sigma, z_opt=z_state)
     pl = prior_level(state, hyps, data.z_ref)
     metrics.update(log_lik_D=ll, prior=pl, objective=ll + pl + base,
@@ -243,6 +287,32 @@ def make_ltp_step(task: Task, cfg):
     return state, metrics
 
   return step
+
+
+def make_selection_score(task: Task, cfg):
+  """score(state, data) -> the optimiser's own estimate of J at Z* = hard(μ) on all of D:
+  Σ_D log f(y | x, Z*) + the prior level the mode can report (direct: log Prior_H(Z*); ratio:
+  the human's log Prior_H(Z*)/Prior_H(z_ref); learned: the predictor's).  Restarts are compared
+  by it (one prior query each); it never sees D*."""
+  human, space, family = task.human, task.human.space, task.human.family
+  _, f_tau = make_f(task, cfg)
+  if cfg.prior_mode == "learned":
+    _, g_apply = make_prior_net(space.num_fields, space.max_levels, cfg.g_hidden)
+
+  def score(state: LTPState, data: LTPData) -> jax.Array:
+    z_star = decoder.hard(space, state.mu)
+    at = z_star if cfg.f_input == "hypothesis" else state.mu
+    f = lambda p, xx, zz: f_tau(p, xx, zz, cfg.tau_end)
+    ll = objective.data_log_lik(f, state.f_params, at, data.x, data.y, family, data.w)
+    if cfg.prior_mode == "direct":
+      pr = hm.log_prior(human, z_star)
+    elif cfg.prior_mode == "ratio":
+      pr = hm.log_ratio(human, data.z_ref, z_star)
+    else:
+      pr = cfg.ratio_scale * (g_apply(state.g_params, z_star) - g_apply(state.g_params, data.z_ref))
+    return ll + pr
+
+  return score
 
 
 class Queries(NamedTuple):
