@@ -192,11 +192,18 @@ def _apply(opt, grads_ascent, opt_state, params, cfg, lr, key):
 
 
 def make_step(problem: Problem, data: post.Data, cfg) -> Callable:
-  """step_fn(state, step) -> (state, metrics) for `lprior.train.fit`."""
+  """step_fn(state, step) -> (state, metrics) for `lprior.train.fit`.
+
+  The metrics (each posterior term, log Z, ESS) are those the last θ₁ step evaluated: at θ₁
+  before that step, on its minibatch of the large set (unbiased for L, as in the plain trainer),
+  so logging costs no extra pass over the data."""
+  if cfg.theta1_steps < 1 or cfg.theta2_steps < 0:
+    raise ValueError(f"train.theta1_steps must be >= 1 and train.theta2_steps >= 0; got "
+                     f"{cfg.theta1_steps} and {cfg.theta2_steps}")
   opt1 = _optimizer(cfg.optimizer, cfg.lr_theta1, cfg.mode)
   opt2 = _optimizer(cfg.optimizer, cfg.lr_theta2, cfg.mode)
   grad2 = jax.grad(lambda t2, t1, d: problem.log_post(t1, t2, d)[0])
-  grad1 = jax.grad(lambda t1, t2, d: problem.log_post(t1, t2, d)[0])
+  value_grad1 = jax.value_and_grad(lambda t1, t2, d: problem.log_post(t1, t2, d), has_aux=True)
 
   batch = lambda key: large_batch(key, data, cfg.batch_size)
 
@@ -211,11 +218,11 @@ def make_step(problem: Problem, data: post.Data, cfg) -> Callable:
     for j in range(cfg.theta1_steps):
       k_l, k_b, k_n = jax.random.split(jax.random.fold_in(key, 1000 + j), 3)
       state, g_logz, diag = _logz_at_theta1(state, problem, cfg, step * cfg.theta1_steps + j, k_l)
-      g = tree_sub(grad1(state.theta1, state.theta2, batch(k_b)), g_logz)
+      (total, terms), g = value_grad1(state.theta1, state.theta2, batch(k_b))
+      metrics = dict(terms, log_z=state.log_z, log_posterior=total - state.log_z, **diag)
+      g = tree_sub(g, g_logz)
       theta1, opt1_state = _apply(opt1, g, state.opt1, state.theta1, cfg, cfg.lr_theta1, k_n)
       state = state.replace(theta1=theta1, opt1=opt1_state)
-    total, terms = problem.log_post(state.theta1, state.theta2, data)
-    metrics = dict(terms, log_z=state.log_z, log_posterior=total - state.log_z, **diag)
     return state, metrics
 
   return step_fn
