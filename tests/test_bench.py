@@ -34,7 +34,6 @@ def test_bench_config_rejects_unknown_preset():
     get_config("nope")
 
 
-@pytest.mark.slow  # 2-5 min on 2 cores: over the default suite's budget until it runs in parallel
 def test_quick_bench_runs_end_to_end(tmp_path):
   env = dict(os.environ, XLA_FLAGS=FAST_COMPILE_FLAGS)
   out = subprocess.run([sys.executable, "-m", "experiments.bench", "--quick",
