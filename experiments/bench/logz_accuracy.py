@@ -82,22 +82,26 @@ def logz_summary(rows: list[dict]) -> list[dict]:
     out.append(dict(d=d, lam=lam, method=method, N=n,
                     abs_error=float(np.median([abs(r["error"]) for r in rs])),
                     bias=float(np.mean([r["error"] for r in rs])),
+                    bias_se=float(np.std([r["error"] for r in rs], ddof=1) / np.sqrt(len(rs)))
+                    if len(rs) > 1 else float("nan"), repeats=len(rs),
                     stderr=float(np.median([r["stderr"] for r in rs])),
                     grad_evals=int(np.median([r["grad_evals"] for r in rs])),
                     wall_s=rs[0]["wall_s"], first_call_s=rs[0]["first_call_s"]))
   return out
 
 
-def smc_vs_blackjax(summary: list[dict], ours: str = "smc") -> list[dict]:
-  """Per (d, λ, N): our SMC's and BlackJAX's median |error|, gradient evaluations, wall time;
-  the targets: error no worse (ours ≤ BlackJAX's, or both within 0.1 nat) at ≤ 1.2x wall."""
+def smc_vs_blackjax(summary: list[dict], ours: tuple[str, ...] = ("smc", "smc_diag")
+                    ) -> list[dict]:
+  """Per our SMC variant and (d, λ, N): its and BlackJAX's median |error|, gradient evaluations,
+  wall time; the targets: error no worse (ours ≤ BlackJAX's, or both within 0.1 nat) at ≤ 1.2x
+  wall."""
   idx = {(s["d"], s["lam"], s["method"], s["N"]): s for s in summary}
   out = []
-  for (d, lam, m, n), s in sorted(idx.items()):
+  for (d, lam, m, n), s in sorted(idx.items(), key=lambda kv: (kv[0][2], kv[0])):
     b = idx.get((d, lam, "blackjax", n))
-    if m != ours or b is None:
+    if m not in ours or b is None:
       continue
-    out.append(dict(d=d, lam=lam, N=n, ours_err=s["abs_error"], bj_err=b["abs_error"],
+    out.append(dict(ours=m, d=d, lam=lam, N=n, ours_err=s["abs_error"], bj_err=b["abs_error"],
                     ours_grads=s["grad_evals"], bj_grads=b["grad_evals"],
                     ours_s=s["wall_s"], bj_s=b["wall_s"], wall_ratio=s["wall_s"] / b["wall_s"],
                     error_ok=bool(s["abs_error"] <= max(b["abs_error"], 0.1)),
@@ -115,17 +119,20 @@ def run(cfg, log=print) -> dict:
                      f"choose from {sorted(OURS) + ['blackjax']}")
   rows = []
   for d in cfg.dims:
+    large = d >= cfg.large.dim  # big d: fewer budgets and repeats (each run takes minutes)
+    particles = cfg.large.particles if large else cfg.particles
+    repeats = cfg.large.repeats if large else cfg.repeats
     for lam in cfg.lams:
       prob = problems.make(d, lam)
-      for n in cfg.particles:
+      for n in particles:
         runners = {name: _ours(name, prob, n, cfg.mcmc_steps, cfg.target_ess)
                    for name in methods if name != "blackjax"}
         if "blackjax" in methods:
           runners["blackjax"] = _blackjax(prob, n, cfg.mcmc_steps, cfg.target_ess)
         for name, fn in runners.items():
-          if name in ("laplace",) and n != cfg.particles[0]:
+          if name in ("laplace",) and n != particles[0]:
             continue  # deterministic: no particles
-          outs, med, first = median_wall(fn, cfg.repeats)
+          outs, med, first = median_wall(fn, repeats)
           rows += _rows(name, prob, n, outs, med, first)
           errs = [abs(float(o["log_z"]) - prob.exact_log_z) for o in outs]
           log(f"  d={d:>6} λ={lam:>6g} N={n:>4} {name:>9}: |err| {np.median(errs):7.3f} nats, "

@@ -17,7 +17,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.methods = "smc,smc_diag,blackjax,naive,laplace"  # also 'ais' (64 fixed steps)
   c.mcmc_steps = 8
   c.target_ess = 0.9
-  c.repeats = 3
+  c.repeats = 10
+  # d >= large.dim: only these budgets and repeats (a d = 10⁴ run at λ = 10³ takes minutes)
+  c.large = ml_collections.ConfigDict(dict(dim=10000, particles=(64,), repeats=3))
   # ... and the tracking estimator against fresh SMC of equal accuracy
   c.tracking = ml_collections.ConfigDict(dict(
       dim=1000, lam=100.0, rank=32, metric_rank=40, num_particles=256, mcmc_steps=2,
