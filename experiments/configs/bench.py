@@ -27,7 +27,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       fresh_repeats=3))
   # 2. training overhead over plain SGD (honest-QA model at that config's preset)
   c.training = ml_collections.ConfigDict(dict(preset="default", particles=(8, 32), num_steps=150,
-                                              eval_every=10, theta2_steps=(1, 10)))
+                                              eval_every=10, theta2_steps=(1, 10),
+                                              target_fraction=0.9))
   # 3. scaling over devices (subprocesses)
   c.scaling = ml_collections.ConfigDict(dict(devices=(1, 2, 4, 8), multiprocess=True, dim=2000,
                                              num_particles=512, steps=10))
