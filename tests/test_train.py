@@ -49,6 +49,41 @@ def test_nested_steps_run_and_improve(form, logz):
     assert hist[-1]["log_z"] <= 1e-3 or logz == "surrogate"  # log Z ≤ 0 (Z ∈ (0, 1])
 
 
+@pytest.mark.parametrize("form", ["chained", "partitioned"])
+def test_simultaneous_update_is_one_gradient_step_in_both_sets(form):
+  """update_rule 'simultaneous' with SGD and no log Z: θᵢ' = θᵢ + η ∇θᵢ log p̃(θ₁, θ₂) for both sets
+  at the same point (the alternating rule would take θ₁'s gradient at the new θ₂)."""
+  apply_fn, params, data = _toy(jax.random.key(0))
+  cfg = nested.default_config()
+  cfg.update(form=form, logz="none", optimizer="sgd", lr_theta1=0.05, lr_theta2=0.02,
+             update_rule="simultaneous")
+  problem, t1, t2 = nested.make_problem(apply_fn, params, data, cfg)
+  t1 = jax.tree.map(lambda a: a + 0.1, t1)  # off the start, so that θ₁'s gradient is not zero
+  state = nested.init(jax.random.key(1), problem, t1, t2, cfg)
+  new, metrics = jax.jit(nested.make_step(problem, data, cfg))(state, 0)
+  lp = lambda a, b: problem.log_post(a, b, data)[0]
+  g1, g2 = jax.grad(lp, argnums=(0, 1))(t1, t2)
+  want1 = jax.tree.map(lambda a, g: a + 0.05 * g, t1, g1)
+  want2 = jax.tree.map(lambda a, g: a + 0.02 * g, t2, g2)
+  for got, want in ((new.theta1, want1), (new.theta2, want2)):
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(metrics["log_posterior"], lp(t1, t2), rtol=1e-5)
+  assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(g1)) > 1e-3
+
+
+def test_simultaneous_tracking_steps_improve():
+  apply_fn, params, data = _toy(jax.random.key(0))
+  cfg = nested.default_config()
+  cfg.update(logz="tracking", num_particles=8, lam=5.0, lr_theta1=3e-2, lr_theta2=3e-2,
+             update_rule="simultaneous")
+  problem, t1, t2 = nested.make_problem(apply_fn, params, data, cfg)
+  state = nested.init(jax.random.key(1), problem, t1, t2, cfg)
+  state, hist = fit(state, nested.make_step(problem, data, cfg), 12, show_progress=False)
+  assert all(np.isfinite(v) for row in hist for v in row.values())
+  assert hist[-1]["log_posterior"] > hist[0]["log_posterior"]
+
+
 def test_bad_trainer_config():
   apply_fn, params, data = _toy(jax.random.key(0))
   cfg = nested.default_config()
@@ -59,6 +94,12 @@ def test_bad_trainer_config():
   problem, t1, t2 = nested.make_problem(apply_fn, params, data, cfg)
   with pytest.raises(ValueError, match="logz"):
     nested.init(jax.random.key(1), problem, t1, t2, cfg)
+  cfg.logz, cfg.update_rule = "none", "leapfrog"
+  with pytest.raises(ValueError, match="update_rule"):
+    nested.make_step(problem, data, cfg)
+  cfg.update_rule, cfg.theta2_steps = "simultaneous", 10
+  with pytest.raises(ValueError, match="simultaneous"):
+    nested.make_step(problem, data, cfg)
 
 
 def _counter_step(state, step):

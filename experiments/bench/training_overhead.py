@@ -8,7 +8,8 @@ that plain SGD reaches after `target_fraction` (0.9) of its improvement.  The pr
 subtraction over trainers that share everything but one part: plain (one head, L) -> two heads
 with λC and θ₁ (no log Z) -> nested with the tracking log Z at each particle count; plus XLA's
 own flop count of each step.  The nested trainer also runs with `theta2_steps` θ₂ steps per particle-and-θ₁ step (the GAN-style
-ratio), for the same number of θ₂ steps in all.
+ratio), for the same number of θ₂ steps in all, and with simultaneous θ₁/θ₂ updates (one
+gradient pass for both sets, `train.update_rule`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from lprior.honest_qa.world import world_spec
 from lprior.train import nested, plain
 
 
-def _trainer(cfg_hq, data, name: str, num_particles: int | None, theta2_steps: int = 1):
+def _trainer(cfg_hq, data, name: str, num_particles: int | None, theta2_steps: int = 1,
+             update_rule: str = "alternating"):
   """(init state, step_fn, params_of, apply_fn) for 'plain', 'two_heads' or 'nested'."""
   one_head = name == "plain"
   model = make_model(world_spec(cfg_hq.world).n_answers, cfg_hq.model, one_head=one_head)
@@ -38,7 +40,7 @@ def _trainer(cfg_hq, data, name: str, num_particles: int | None, theta2_steps: i
   t = hq.group_train_config(cfg_hq, "two_heads" if name == "two_heads" else "chained")
   if num_particles:
     t.num_particles = num_particles
-  t.theta2_steps = theta2_steps
+  t.theta2_steps, t.update_rule = theta2_steps, update_rule
   prob, t1, t2 = nested.make_problem(model.apply_fn, params0, data, t)
   return (nested.init(key, prob, t1, t2, t), nested.make_step(prob, data, t),
           lambda st: nested.model_params(st, t.form), model.apply_fn)
@@ -50,10 +52,12 @@ def _flops(step, state) -> float:
   return float(cost.get("flops", float("nan"))) if cost else float("nan")
 
 
-def measure(cfg_hq, data, name, num_particles, num_steps, eval_every, theta2_steps=1) -> dict:
+def measure(cfg_hq, data, name, num_particles, num_steps, eval_every, theta2_steps=1,
+            update_rule="alternating") -> dict:
   """One trainer: median seconds per outer step, XLA flops per step, and the full-data L every
   `eval_every` outer steps."""
-  state, step_fn, params_of, apply_fn = _trainer(cfg_hq, data, name, num_particles, theta2_steps)
+  state, step_fn, params_of, apply_fn = _trainer(cfg_hq, data, name, num_particles, theta2_steps,
+                                                 update_rule)
   step = jax.jit(step_fn)
   l_full = jax.jit(lambda p: post.get_likelihood(cfg_hq.train.likelihood)(
       p, apply_fn, data.x_large, data.y_large, data.w_large))
@@ -65,7 +69,8 @@ def measure(cfg_hq, data, name, num_particles, num_steps, eval_every, theta2_ste
     times.append(t)
     if (s + 1) % eval_every == 0 or s + 1 == num_steps:
       curve.append((s + 1, float(l_full(params_of(state)))))
-  return dict(trainer=name, num_particles=num_particles or 0, theta2_steps=theta2_steps,
+  return dict(trainer=name, update_rule=update_rule if name != "plain" else "",
+              num_particles=num_particles or 0, theta2_steps=theta2_steps,
               step_s=float(np.median(times)),
               first_step_s=compile_s, flops_per_step=flops, curve=curve)
 
@@ -84,10 +89,13 @@ def run(cfg, log=print) -> dict:
   cfg_hq.num_seeds = 1
   data, _, _ = hq.seed_data(cfg_hq)
   data = jax.tree.map(lambda x: x[0], data)
-  runs = [measure(cfg_hq, data, "plain", None, c.num_steps, c.eval_every),
-          measure(cfg_hq, data, "two_heads", None, c.num_steps, c.eval_every)]
-  runs += [measure(cfg_hq, data, "nested", n, c.num_steps // k, max(1, c.eval_every // k), k)
-           for n in c.particles for k in c.theta2_steps]
+  runs = [measure(cfg_hq, data, "plain", None, c.num_steps, c.eval_every)]
+  for rule in c.update_rules:
+    # 'simultaneous' takes one step of each set per outer step
+    ratios = c.theta2_steps if rule == "alternating" else (1,)
+    runs.append(measure(cfg_hq, data, "two_heads", None, c.num_steps, c.eval_every, 1, rule))
+    runs += [measure(cfg_hq, data, "nested", n, c.num_steps // k, max(1, c.eval_every // k), k,
+                     rule) for n in c.particles for k in ratios]
   base = runs[0]
   # the L plain SGD reaches after `target_fraction` of its improvement over the run (its last,
   # noisy minibatch-driven value is a target no regularised trainer need reach)
@@ -102,7 +110,8 @@ def run(cfg, log=print) -> dict:
     r["time_to_target_s"] = _time_to(r["curve"], r["step_s"], target)
     r["time_to_target_ratio"] = (r["time_to_target_s"] / t_base
                                  if r["time_to_target_s"] is not None else None)
-    log(f"  {r['trainer']:>9} N={r['num_particles']:>3} θ₂ steps {r['theta2_steps']:>2}: "
+    log(f"  {r['trainer']:>9} {r['update_rule']:>12} N={r['num_particles']:>3} "
+        f"θ₂ steps {r['theta2_steps']:>2}: "
         f"{r['step_s'] * 1e3:7.2f} ms/step "
         f"(x{r['step_ratio']:.2f} plain, x{r['theta2_step_ratio']:.2f} per θ₂ step; flops "
         f"x{r['flops_ratio']:.2f}); final L {r['curve'][-1][1]:.0f}; to L = {target:.0f}: "

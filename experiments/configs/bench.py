@@ -28,6 +28,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # 2. training overhead over plain SGD (honest-QA model at that config's preset)
   c.training = ml_collections.ConfigDict(dict(preset="default", particles=(8, 32), num_steps=150,
                                               eval_every=10, theta2_steps=(1, 10),
+                                              update_rules=("alternating", "simultaneous"),
                                               target_fraction=0.9))
   # 3. scaling over devices (subprocesses)
   c.scaling = ml_collections.ConfigDict(dict(devices=(1, 2, 4, 8), multiprocess=True, dim=2000,
@@ -43,7 +44,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.tracking.update(dim=100, metric_rank=16, num_particles=64, num_steps=10,
                       fresh_particles=(64, 256), fresh_repeats=2, init_mcmc_steps=8)
     c.training.update(preset="smoke", particles=(8,), num_steps=20, eval_every=5,
-                      theta2_steps=(1,))
+                      theta2_steps=(1,), update_rules=("simultaneous",))
     c.scaling.update(devices=(1, 2), multiprocess=True, dim=200, num_particles=64, steps=3)
     c.memory.update(particles=(64,), dims=(1000, 10000), measure=(), budget_gib=1.0,
                     fit_particles=(64,))

@@ -2,7 +2,8 @@
 
 One outer step: (1) `theta2_steps` optax steps on −log p̃ in θ₂; (2) for each of `theta1_steps`
 θ₁ steps: bring the log Z estimate to the current θ₁, then an optax step on −log p̃ in θ₁ with
-∇θ₁ log Z from that estimate.  log Z comes from the tracking particles ('tracking'), the post's
+∇θ₁ log Z from that estimate.  `update_rule='simultaneous'` instead takes ∇θ₁ and ∇θ₂ from one
+gradient pass at the same (θ₁, θ₂) and steps both (half the passes over the minibatch).  log Z comes from the tracking particles ('tracking'), the post's
 one-particle difference surrogate ('surrogate'), a fresh tempered SMC every `fresh_every` steps
 held in between ('fresh'), or is left out ('none': λC without log Z).  Mode 'sgld' adds
 Langevin noise √(2η·temperature) to every plain-SGD step (posterior sampling); 'map' optimises.
@@ -39,6 +40,9 @@ def default_config() -> ml_collections.ConfigDict:
       temperature=1.0,  # sgld
       optimizer="adam", lr_theta1=1e-2, lr_theta2=1e-2,
       theta2_steps=1, theta1_steps=1,
+      # 'alternating': θ₂ steps, then θ₁ steps (each its own gradient pass); 'simultaneous': one
+      # pass gives ∇θ₁ and ∇θ₂ at the same (θ₁, θ₂) and both step (needs 1 step of each)
+      update_rule="alternating",
       logz="tracking", num_particles=8, num_mcmc_steps=2, precondition="diag", rank=8,
       fresh_every=10,
       batch_size=0,  # 0: full batch for L; C always uses the whole small set (a fixed energy)
@@ -200,12 +204,34 @@ def make_step(problem: Problem, data: post.Data, cfg) -> Callable:
   if cfg.theta1_steps < 1 or cfg.theta2_steps < 0:
     raise ValueError(f"train.theta1_steps must be >= 1 and train.theta2_steps >= 0; got "
                      f"{cfg.theta1_steps} and {cfg.theta2_steps}")
+  rule = cfg.get("update_rule", "alternating")
+  if rule not in ("alternating", "simultaneous"):
+    raise ValueError(f"train.update_rule must be 'alternating' or 'simultaneous'; got {rule!r}")
+  if rule == "simultaneous" and (cfg.theta1_steps, cfg.theta2_steps) != (1, 1):
+    raise ValueError("train.update_rule='simultaneous' takes one θ₁ and one θ₂ step per outer "
+                     f"step; got theta1_steps={cfg.theta1_steps}, "
+                     f"theta2_steps={cfg.theta2_steps}")
   opt1 = _optimizer(cfg.optimizer, cfg.lr_theta1, cfg.mode)
   opt2 = _optimizer(cfg.optimizer, cfg.lr_theta2, cfg.mode)
   grad2 = jax.grad(lambda t2, t1, d: problem.log_post(t1, t2, d)[0])
   value_grad1 = jax.value_and_grad(lambda t1, t2, d: problem.log_post(t1, t2, d), has_aux=True)
 
   batch = lambda key: large_batch(key, data, cfg.batch_size)
+  value_grad12 = jax.value_and_grad(lambda t1, t2, d: problem.log_post(t1, t2, d), argnums=(0, 1),
+                                    has_aux=True)
+
+  def simultaneous_step(state: NestedState, step):
+    k_l, k_b, k_n1, k_n2 = jax.random.split(jax.random.fold_in(state.key, step), 4)
+    state, g_logz, diag = _logz_at_theta1(state, problem, cfg, step, k_l)
+    (total, terms), (g1, g2) = value_grad12(state.theta1, state.theta2, batch(k_b))
+    metrics = dict(terms, log_z=state.log_z, log_posterior=total - state.log_z, **diag)
+    theta1, opt1_state = _apply(opt1, tree_sub(g1, g_logz), state.opt1, state.theta1, cfg,
+                                cfg.lr_theta1, k_n1)
+    theta2, opt2_state = _apply(opt2, g2, state.opt2, state.theta2, cfg, cfg.lr_theta2, k_n2)
+    return state.replace(theta1=theta1, theta2=theta2, opt1=opt1_state, opt2=opt2_state), metrics
+
+  if rule == "simultaneous":
+    return simultaneous_step
 
   def step_fn(state: NestedState, step):
     key = jax.random.fold_in(state.key, step)
