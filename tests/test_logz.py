@@ -152,3 +152,14 @@ def test_bad_input_errors():
   with pytest.raises(ValueError, match="exact_samples"):
     logz.estimate(jax.random.key(0), energy, mean, 1.0, method="reverse_ais", num_particles=8,
                   exact_samples=jnp.zeros((8, 9)))
+
+
+def test_num_ancestors_counts_weighted_time_zero_particles():
+  from lprior.logz import smc
+  log_w = jnp.log(jnp.array([0.5, 0.5, 0.0, 0.0]))
+  assert int(smc.num_ancestors(log_w, jnp.array([2, 2, 0, 1]), 4)) == 1  # collapsed onto one
+  assert int(smc.num_ancestors(jnp.log(jnp.full(4, 0.25)), jnp.arange(4), 4)) == 4
+  # a flat energy needs one tempering step and no resampling: every particle is its own ancestor
+  r = logz.estimate(jax.random.key(0), lambda th: 0.0 * jnp.sum(th), jnp.zeros(3), 1.0,
+                    method="smc", num_particles=32, precondition="diag")
+  assert int(r.info["num_ancestors"]) == 32 and abs(float(r.log_z)) < 1e-6

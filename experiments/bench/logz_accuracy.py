@@ -41,9 +41,9 @@ def _ours(name: str, prob: problems.Problem, n: int, mcmc_steps: int, target_ess
   def run(i):
     r = logz.estimate(jax.random.key(i), prob.energy_fn, prob.mean, 1.0, method=method,
                       num_particles=n, **opts)
-    ti = r.info.get("ti") if r.info else None
+    info = r.info or {}
     return dict(log_z=r.log_z, stderr=r.stderr, grad_evals=r.num_grad_evals,
-                steps=r.num_steps, ti=ti)
+                steps=r.num_steps, ti=info.get("ti"), ancestors=info.get("num_ancestors"))
   return run
 
 
@@ -52,7 +52,7 @@ def _blackjax(prob: problems.Problem, n: int, mcmc_steps: int, target_ess: float
     r = blackjax_smc.log_z(jax.random.key(i), prob.mean, 1.0, energy_fn=prob.energy_fn,
                            num_particles=n, num_mcmc_steps=mcmc_steps, target_ess=target_ess)
     return dict(log_z=r["log_z"], stderr=jnp.nan, grad_evals=r["num_grad_evals"],
-                steps=r["num_steps"], ti=None)
+                steps=r["num_steps"], ti=None, ancestors=None)
   return run
 
 
@@ -68,6 +68,7 @@ def _rows(name, prob, n, outs, med_s, first_s):
                        stderr=float(o["stderr"]) if label == name else float("nan"),
                        grad_evals=int(o["grad_evals"]) if o["grad_evals"] is not None else 0,
                        steps=int(o["steps"]) if o["steps"] is not None else 0,
+                       ancestors=int(o["ancestors"]) if o["ancestors"] is not None else -1,
                        wall_s=med_s, first_call_s=first_s))
   return rows
 
@@ -86,6 +87,7 @@ def logz_summary(rows: list[dict]) -> list[dict]:
                     if len(rs) > 1 else float("nan"), repeats=len(rs),
                     stderr=float(np.median([r["stderr"] for r in rs])),
                     grad_evals=int(np.median([r["grad_evals"] for r in rs])),
+                    ancestors=int(np.median([r["ancestors"] for r in rs])),
                     wall_s=rs[0]["wall_s"], first_call_s=rs[0]["first_call_s"]))
   return out
 

@@ -108,7 +108,7 @@ def _smc_result(rep, sharded, cfg, num_particles, *, log_z=None, var=None, rever
   # an HVP costs ~2 gradients; one metric per tempering step plus one for ∇ log Z
   num_grad = smc.grad_evals_per_particle(steps, cfg) * num_particles + 2 * hvps * (steps + 1)
   info = {k: rep[k] for k in ("trace", "beta", "num_resample", "final_step_size", "ti",
-                              "ti_stderr", "nan_count", "inv_mass")}
+                              "ti_stderr", "nan_count", "inv_mass", "num_ancestors")}
   info.update(var_delta=rep["var"], var_eve=rep["var_eve"], num_hvp=hvps * (steps + 1))
   if reverse:  # Σ log-increments estimates log(1/Z): an upper bound on log Z after negation
     return _result(rep, sharded, log_z=-rep["log_z"], var=jnp.maximum(rep["var"], rep["var_eve"]),
@@ -160,6 +160,9 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   step_size, target_accept;
   AIS family: schedule or num_steps/beta_min, resample (False), exact_samples.
   Laplace: see `lprior.logz.laplace.laplace`.
+  SMC family: `info['num_ancestors']` counts the time-0 particles with weighted descendants; when
+  it is a handful the genealogy has collapsed and `stderr` (then near its ceiling of 1 nat)
+  understates the error, which can be tens of nats.
   """
   if method not in METHODS:
     raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")

@@ -218,6 +218,13 @@ def control_variate_grad(p: Particles, inv_mass, ctx: _Ctx) -> PyTree:
   return ravel_pytree(ctx.mean)[1](s_bar - shift / ctx.sigma**2)
 
 
+def num_ancestors(log_w_g, eve_g, num_particles):
+  """How many time-0 particles still have weighted descendants.  When it is small the genealogy
+  has collapsed and `eve_variance` (at most 1) understates the error however large it is."""
+  a = jax.ops.segment_sum(jnp.exp(log_w_g), eve_g, num_segments=num_particles)
+  return jnp.sum(a > 0)
+
+
 def eve_variance(log_w_g, eve_g, num_particles):
   """Chan–Lai genealogy estimate of Var(log Ẑ) ≈ Var(Ẑ)/Z²: Σ_e A_e² − 1/N, A_e the total weight
   of the particles descended from initial particle e.  Unlike the per-step delta method it
@@ -293,7 +300,9 @@ def run_local(axis, n_local, key, mean, sigma, schedule, init_theta, *, energy_f
   log_w_g = pt.gather(p.log_w, axis)
   replicated = dict(
       log_z=carry.log_z, var=carry.var,
-      var_eve=eve_variance(log_w_g, pt.gather(p.eve, axis), num_particles), ti=-carry.ti, ti_stderr=_ti_stderr(carry.trace, carry.t),
+      var_eve=eve_variance(log_w_g, pt.gather(p.eve, axis), num_particles),
+      num_ancestors=num_ancestors(log_w_g, pt.gather(p.eve, axis), num_particles),
+      ti=-carry.ti, ti_stderr=_ti_stderr(carry.trace, carry.t),
       beta=carry.beta, num_steps=carry.t, ess=pt.ess(log_w_g),
       acceptance=jnp.nanmean(carry.trace["acceptance"]), nan_count=carry.nan_count,
       num_resample=carry.num_resample, grad_mean=grad_mean,
