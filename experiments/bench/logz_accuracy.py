@@ -82,6 +82,9 @@ def logz_summary(rows: list[dict]) -> list[dict]:
   for (d, lam, method, n), rs in sorted(groups.items()):
     out.append(dict(d=d, lam=lam, method=method, N=n,
                     abs_error=float(np.median([abs(r["error"]) for r in rs])),
+                    mean_abs_error=float(np.mean([abs(r["error"]) for r in rs])),
+                    abs_error_se=float(np.std([abs(r["error"]) for r in rs], ddof=1)
+                                       / np.sqrt(len(rs))) if len(rs) > 1 else float("nan"),
                     bias=float(np.mean([r["error"] for r in rs])),
                     bias_se=float(np.std([r["error"] for r in rs], ddof=1) / np.sqrt(len(rs)))
                     if len(rs) > 1 else float("nan"), repeats=len(rs),
@@ -95,18 +98,20 @@ def logz_summary(rows: list[dict]) -> list[dict]:
 def smc_vs_blackjax(summary: list[dict], ours: tuple[str, ...] = ("smc", "smc_diag")
                     ) -> list[dict]:
   """Per our SMC variant and (d, λ, N): its and BlackJAX's median |error|, gradient evaluations,
-  wall time; the targets: error no worse (ours ≤ BlackJAX's, or both within 0.1 nat) at ≤ 1.2x
-  wall."""
+  wall time, and z = (ours − BlackJAX's mean |error|) / SE of that difference; the targets: error
+  no worse (z ≤ 2, or both medians within 0.1 nat) at ≤ 1.2x wall."""
   idx = {(s["d"], s["lam"], s["method"], s["N"]): s for s in summary}
   out = []
   for (d, lam, m, n), s in sorted(idx.items(), key=lambda kv: (kv[0][2], kv[0])):
     b = idx.get((d, lam, "blackjax", n))
     if m not in ours or b is None:
       continue
+    z = ((s["mean_abs_error"] - b["mean_abs_error"])
+         / np.sqrt(s["abs_error_se"] ** 2 + b["abs_error_se"] ** 2))
     out.append(dict(ours=m, d=d, lam=lam, N=n, ours_err=s["abs_error"], bj_err=b["abs_error"],
-                    ours_grads=s["grad_evals"], bj_grads=b["grad_evals"],
+                    z=float(z), ours_grads=s["grad_evals"], bj_grads=b["grad_evals"],
                     ours_s=s["wall_s"], bj_s=b["wall_s"], wall_ratio=s["wall_s"] / b["wall_s"],
-                    error_ok=bool(s["abs_error"] <= max(b["abs_error"], 0.1)),
+                    error_ok=bool(z <= 2.0 or max(s["abs_error"], b["abs_error"]) <= 0.1),
                     wall_ok=bool(s["wall_s"] <= 1.2 * b["wall_s"])))
   return out
 

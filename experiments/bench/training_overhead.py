@@ -7,9 +7,9 @@ seed of the honest-QA world at the main job's sizes; each trainer's compiled ste
 that plain SGD reaches after `target_fraction` (0.9) of its improvement.  The profile is by
 subtraction over trainers that share everything but one part: plain (one head, L) -> two heads
 with λC and θ₁ (no log Z) -> nested with the tracking log Z at each particle count; plus XLA's
-own flop count of each step.  The nested trainer also runs with `theta2_steps` θ₂ steps per particle-and-θ₁ step (the GAN-style
-ratio), for the same number of θ₂ steps in all, and with simultaneous θ₁/θ₂ updates (one
-gradient pass for both sets, `train.update_rule`).
+own flop count of each step.  The nested trainer also runs with `theta2_steps` θ₂ steps per
+particle-and-θ₁ step (the GAN-style ratio), for the same number of θ₂ steps in all, and with
+simultaneous θ₁/θ₂ updates (one gradient pass for both sets, `train.update_rule`).
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 One outer step: (1) `theta2_steps` optax steps on −log p̃ in θ₂; (2) for each of `theta1_steps`
 θ₁ steps: bring the log Z estimate to the current θ₁, then an optax step on −log p̃ in θ₁ with
 ∇θ₁ log Z from that estimate.  `update_rule='simultaneous'` instead takes ∇θ₁ and ∇θ₂ from one
-gradient pass at the same (θ₁, θ₂) and steps both (half the passes over the minibatch).  log Z comes from the tracking particles ('tracking'), the post's
-one-particle difference surrogate ('surrogate'), a fresh tempered SMC every `fresh_every` steps
-held in between ('fresh'), or is left out ('none': λC without log Z).  Mode 'sgld' adds
+gradient pass at the same (θ₁, θ₂) and steps both (half the passes over the minibatch).
+log Z comes from the tracking particles ('tracking'), the post's one-particle difference
+surrogate ('surrogate'), a fresh tempered SMC every `fresh_every` steps held in between
+('fresh'), or is left out ('none': λC without log Z).  Mode 'sgld' adds
 Langevin noise √(2η·temperature) to every plain-SGD step (posterior sampling); 'map' optimises.
 """
 
