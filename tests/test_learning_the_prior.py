@@ -417,6 +417,32 @@ def test_bad_inputs_raise_clear_errors():
     exact.log_posterior(task.human, jnp.full((2, 5), jnp.nan), jnp.zeros(2))
   with pytest.raises(ValueError, match="need x"):
     exact.log_posterior(task.human, jnp.zeros((2, 5)), jnp.zeros(3))
+  with pytest.raises(ValueError, match="out of range"):  # a gather would wrap it silently
+    hm.log_prior(task.human, jnp.array([0, 0, 0, 0, 7]))
+  with pytest.raises(ValueError, match="out of range"):
+    hm.forecast(task.human, jnp.array([-1, 0, 0, 0, 0]), jnp.zeros((1, 5)))
+  cfg = _tiny_cfg("ratio")
+  cfg.anneal_steps = 0
+  with pytest.raises(ValueError, match="anneal_steps"):
+    train.make_ltp_step(task, cfg)
+  c = ltp_config.get_config("smoke")
+  c.compare_prior_modes = "learnd"  # caught before the main batch runs
+  with pytest.raises(ValueError, match="unknown prior mode"):
+    experiment.run(c, None)
+  c = ltp_config.get_config("smoke")
+  c.ltp_overrides.trend.restarts = 0
+  with pytest.raises(ValueError, match="ltp_overrides.trend"):
+    experiment.run(c, None)
+
+
+def test_per_task_z_init_override_is_used():
+  c = ltp_config.get_config("smoke")
+  c.ltp_overrides.trend.z_init = "prior_mode"
+  task = tasks.trend()
+  lc = experiment.ltp_config_for(c, "trend")
+  np.testing.assert_allclose(experiment.z_init(task, lc), decoder.encode(
+      task.human.space, jnp.asarray([int(np.argmax(t)) for t in task.human.log_prior_table])))
+  assert not np.any(np.asarray(experiment.z_init(task, experiment.ltp_config_for(c, "spurious"))))
 
 
 def test_presets_load():

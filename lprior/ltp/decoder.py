@@ -90,6 +90,7 @@ def sample(key: jax.Array, space: Space, z: jax.Array, tau, num: int) -> jax.Arr
 
 def encode(space: Space, z_levels: jax.Array) -> jax.Array:
   """The latent at the median of each hypothesis's bins   (..., K) int -> (..., K)."""
+  space.check(z_levels)
   c = jnp.asarray(centres(space))
   return c[jnp.arange(space.num_fields), z_levels]
 

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lprior.distributed import host_value
-from lprior.ltp import decoder, exact, train
+from lprior.ltp import decoder, exact, prior, train
 from lprior.ltp import human as hm
 from lprior.ltp.models import make_net
 from lprior.ltp.tasks import Task, make_task, trend_curve
@@ -79,8 +79,12 @@ def make_data(task: Task, cfg) -> TaskData:
 def _check(cfg) -> None:
   if cfg.num_seeds < 1 or not cfg.sizes or min(cfg.sizes) < 1:
     raise ValueError(f"need num_seeds >= 1 and sizes >= 1, got {cfg.num_seeds}, {cfg.sizes}")
-  if cfg.ltp.restarts < 1:
-    raise ValueError(f"ltp.restarts must be >= 1, got {cfg.ltp.restarts}")
+  for t in cfg.tasks.split(","):
+    if t in ("spurious", "trend") and ltp_config_for(cfg, t).restarts < 1:
+      raise ValueError(f"ltp.restarts (with ltp_overrides.{t}) must be >= 1, got "
+                       f"{ltp_config_for(cfg, t).restarts}")
+  for mode in [m for m in (cfg.compare_prior_modes or "").split(",") if m]:
+    prior.check_mode(mode)  # before hours of the main batch, not after
   if cfg.main_size not in cfg.sizes:
     raise ValueError(f"main_size {cfg.main_size} must be one of sizes {cfg.sizes}")
   if cfg.warmup2.forecasts > cfg.n_pool:
@@ -218,15 +222,15 @@ def run_supervised(task: Task, cfg, data: TaskData, ideal_out: dict, workdir: st
 
 
 # ---------------------------------------------------------------------------------- ltp
-def z_init(task: Task, cfg) -> jnp.ndarray:
-  """Where z starts: 'zero' (the centre of Mz's latent) or 'prior_mode' (the human's most
-  plausible level of each field, at its bin's median)."""
-  if cfg.ltp.z_init == "zero":
+def z_init(task: Task, lc) -> jnp.ndarray:
+  """Where z starts (`lc`: the task's resolved ltp config): 'zero' (the centre of Mz's latent) or
+  'prior_mode' (the human's most plausible level of each field, at its bin's median)."""
+  if lc.z_init == "zero":
     return jnp.zeros(task.human.space.num_fields)
-  if cfg.ltp.z_init == "prior_mode":
+  if lc.z_init == "prior_mode":
     return decoder.encode(task.human.space,
                           jnp.asarray([int(np.argmax(t)) for t in task.human.log_prior_table]))
-  raise ValueError(f"unknown ltp.z_init {cfg.ltp.z_init!r}; choose 'zero' or 'prior_mode'")
+  raise ValueError(f"unknown ltp.z_init {lc.z_init!r}; choose 'zero' or 'prior_mode'")
 
 
 def ltp_plan(cfg) -> list[tuple[str, int]]:
@@ -239,8 +243,8 @@ def ltp_plan(cfg) -> list[tuple[str, int]]:
 def run_ltp(task: Task, cfg, data: TaskData, workdir: str | None, *, ltp_cfg=None,
             plan=None) -> tuple[dict, list[dict], dict]:
   """Learning the prior for every (method, |D|) of `plan` (default `ltp_plan`), seed and
-  restart, one vmapped `fit`; per (method, |D|, seed) the restart with the highest objective
-  estimate on D (`train.selection_score`) is kept.  Returns ({'method/n/metric': (S,)},
+  restart, one vmapped `fit`; per (method, |D|, seed) the restart with the highest J on D at the
+  decoded hypothesis (`train.make_selection_score`; for q(z) at hard(μ), not its ELBO) is kept.  Returns ({'method/n/metric': (S,)},
   history, {'arrays': {'method/n/z_star' (S, K), '.../marginals' (S, K, L)}, ...})."""
   lc = _resolved(cfg, ltp_cfg or cfg.ltp)
   h, fam, space = task.human, task.human.family, task.human.space
@@ -249,7 +253,7 @@ def run_ltp(task: Task, cfg, data: TaskData, workdir: str | None, *, ltp_cfg=Non
           for s in range(cfg.num_seeds)]
   n = data.x.shape[1]
   seed_idx = np.array([r.seed for r in runs])
-  z0 = z_init(task, cfg)
+  z0 = z_init(task, lc)
   z_ref = decoder.hard(space, z0)
   data_b = train.LTPData(
       x=data.x[seed_idx], y=data.y[seed_idx],

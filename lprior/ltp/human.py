@@ -70,6 +70,7 @@ def make_human(space: Space, prior_probs: Sequence[Sequence[float]], family: Fam
 
 def log_prior(human: Human, z_levels: jax.Array) -> jax.Array:
   """log Prior_H(Z) = Σ_k log P_H(Z_k)   (..., K) int -> (...,)."""
+  human.space.check(z_levels)
   t = jnp.asarray(human.table())
   return jnp.sum(t[jnp.arange(human.space.num_fields), z_levels], axis=-1)
 
@@ -79,6 +80,8 @@ def log_ratio(human: Human, z_levels: jax.Array, z_other: jax.Array) -> jax.Arra
 
   What a person reports when shown two hypotheses: only which is more plausible and by how
   much, never an absolute probability."""
+  human.space.check(z_levels)
+  human.space.check(z_other)
   t = jnp.asarray(human.table())
   k = jnp.arange(human.space.num_fields)
   return jnp.sum(t[k, z_other] - t[k, z_levels], axis=-1)
@@ -86,6 +89,7 @@ def log_ratio(human: Human, z_levels: jax.Array, z_other: jax.Array) -> jax.Arra
 
 def forecast(human: Human, z_levels: jax.Array, x: jax.Array) -> jax.Array:
   """P_H(· | x, Z) as a prediction   ((..., K) int, (..., dx)) -> (..., P)."""
+  human.space.check(z_levels)
   return human.forecast_fn(human.space.values(z_levels), x)
 
 

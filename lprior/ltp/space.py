@@ -88,7 +88,10 @@ class Space:
     return table[jnp.arange(self.num_fields), z_levels]
 
   def check(self, z_levels) -> None:
-    """ValueError unless z_levels is (..., K) with every level in range (host-side)."""
+    """ValueError unless z_levels is (..., K) with every level in range (host-side; a traced
+    array is left to its caller's checks)."""
+    if isinstance(z_levels, jax.core.Tracer):
+      return
     z = np.asarray(z_levels)
     if z.ndim < 1 or z.shape[-1] != self.num_fields:
       raise ValueError(f"hypotheses must have shape (..., {self.num_fields}), got {z.shape}")

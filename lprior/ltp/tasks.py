@@ -94,7 +94,9 @@ SHAPES = ("levels off toward a ceiling (S-curve)", "grows in a straight line",
 TREND_FIELDS = (
     Field("shape", (0.0, 1.0, 2.0), SHAPES),
     Field("level at t = 0", (0.5, 1.0, 1.5, 2.0), ("0.5", "1.0", "1.5", "2.0")),
-    Field("growth rate at t = 0", (0.0, 0.5, 1.0, 1.5, 2.0),
+    # the rate r of g: the growth at t = 0 for the line and the exponential; the S-curve's is
+    # r(1 − level/ceiling), r being its growth far below the ceiling
+    Field("growth rate (S-curve: far below its ceiling)", (0.0, 0.5, 1.0, 1.5, 2.0),
           ("none", "50% per unit time", "100% per unit time", "150% per unit time",
            "200% per unit time")),
     Field("ceiling (S-curve only)", (2.0, 3.0, 4.0, 5.0, 6.0), ("2", "3", "4", "5", "6")),

@@ -70,6 +70,9 @@ def _check(cfg) -> None:
   if not (cfg.tau_start > 0 and cfg.tau_end > 0):
     raise ValueError(f"ltp.tau_start and ltp.tau_end must be > 0, got {cfg.tau_start}, "
                      f"{cfg.tau_end}")
+  if int(cfg.anneal_steps) < 1:
+    raise ValueError(f"ltp.anneal_steps must be >= 1, got {cfg.anneal_steps} (the config's 0, "
+                     "'the whole run', is resolved by lprior.ltp.experiment.ltp_config_for)")
 
 
 def tau_at(cfg, step: jax.Array) -> jax.Array:
@@ -327,7 +330,9 @@ def queries_per_step(task: Task, cfg) -> Queries:
   levels = task.human.space.levels
   nb = sum(n - 1 for n in levels)  # neighbours of a hypothesis (one field changed)
   forecasts = cfg.f_steps * cfg.f_batch * cfg.human_samples
-  per_hyp = {"direct": 1 + nb, "ratio": nb}.get(cfg.prior_mode)
+  # per hypothesis: its neighbours' differences (direct: nb + 1 absolute queries; ratio: nb
+  # judgments) and the logged prior level (direct: already asked; ratio: one judgment vs z_ref)
+  per_hyp = {"direct": 1 + nb, "ratio": 1 + nb}.get(cfg.prior_mode)
   prior_q = (cfg.z_samples * cfg.prior_samples * per_hyp if per_hyp is not None
              else cfg.g_batch)
   return Queries(forecasts, prior_q)
