@@ -62,17 +62,26 @@ def tempered_state(theta, energy, grad_energy, mean, sigma, beta) -> blackjax.mc
 
 def mcmc_step(keys: jax.Array, states, energy_fn: Callable, mean, sigma, beta, step_size,
               inv_mass, num_leapfrog: int, jitter: float = 0.0):
-  """One kernel step for every particle (vmapped), each with step ε·(1 + jitter·U(−1, 1)).
+  """One kernel step for every particle (vmapped), each with step ε·(1 + jitter·U(−1, 1)) and
+  its own metric where `inv_mass` has a particle axis ((n, d) diagonals or low-rank scales).
   Returns (states, acceptance (n,))."""
   logdensity = lambda th: gaussian.log_normal(th, mean, sigma) - beta * energy_fn(th)
 
-  def step(k, s):
+  def step(k, s, m):
     k_eps, k = jax.random.split(k)
     eps = step_size * (1.0 + jitter * jax.random.uniform(k_eps, (), minval=-1.0, maxval=1.0))
-    return _hmc_kernel()(k, s, logdensity, eps, inv_mass, num_leapfrog)
+    return _hmc_kernel()(k, s, logdensity, eps, m, num_leapfrog)
 
-  states, info = jax.vmap(step)(keys, states)
+  states, info = jax.vmap(step, in_axes=(0, 0, _metric_axes(inv_mass)))(keys, states, inv_mass)
   return states, info.acceptance_rate
+
+
+def _metric_axes(inv_mass):
+  """vmap axes of a metric: per particle when its diagonal (or low-rank scales) has a leading
+  particle axis, else shared."""
+  if isinstance(inv_mass, lazy_blackjax().mcmc.metrics.LowRankInverseMassMatrix):
+    return type(inv_mass)(0, None, None) if inv_mass.sigma.ndim == 2 else None
+  return 0 if jnp.ndim(inv_mass) == 2 else None
 
 
 def lowrank_metric(energy_flat: Callable, center: jax.Array, std: jax.Array, sigma, beta,
