@@ -163,3 +163,25 @@ def test_num_ancestors_counts_weighted_time_zero_particles():
   r = logz.estimate(jax.random.key(0), lambda th: 0.0 * jnp.sum(th), jnp.zeros(3), 1.0,
                     method="smc", num_particles=32, precondition="diag")
   assert int(r.info["num_ancestors"]) == 32 and abs(float(r.log_z)) < 1e-6
+
+
+def test_leave_one_out_metric_is_the_others_weighted_variance(x64):
+  """Each particle's diagonal metric is the shrunk weighted variance of the *other* particles
+  (weights renormalised), computed by brute force here."""
+  from lprior.logz import moves, smc
+  n, d = 7, 3
+  theta = jax.random.normal(jax.random.key(0), (n, d), jnp.float64) * jnp.array([1.0, 2.0, 0.5])
+  log_w = jax.nn.log_softmax(jax.random.normal(jax.random.key(1), (n,), jnp.float64))
+  p = smc.Particles(theta, jnp.zeros(n), theta, log_w, jnp.arange(n))
+  cfg = smc.SMCConfig(move=moves.MoveConfig(precondition="diag"))
+  ctx = smc._Ctx(None, jnp.zeros(d), jnp.asarray(1.0), cfg, None, n, n)
+  got = smc.leave_one_out(p, log_w, None, ctx)
+  w = np.exp(np.asarray(log_w))
+  ess = 1.0 / np.sum(w**2)
+  for i in range(n):
+    keep = np.arange(n) != i
+    wi = w[keep] / w[keep].sum()
+    x = np.asarray(theta)[keep]
+    var = wi @ (x - wi @ x) ** 2
+    want = (ess * var + 5.0 * var.mean()) / (ess + 5.0)
+    np.testing.assert_allclose(got[i], want, rtol=1e-10, atol=1e-12)
