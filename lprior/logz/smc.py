@@ -120,23 +120,33 @@ def resample_if_needed(key, p: Particles, log_w_g, threshold, ctx: _Ctx) -> tupl
   return jax.lax.cond(do, _resample, lambda p: p, p), do
 
 
-def preconditioner(p: Particles, log_w_g, beta, ctx: _Ctx):
-  """The inverse mass for the moves at β (see `moves.MoveConfig.precondition`).
-
-  'diag' and 'lowrank' start from the particles' weighted variance per coordinate, shrunk
-  towards its average by 5 pseudo-particles (a collapsed population still gets a metric)."""
+def _moments(p: Particles, log_w_g, ctx: _Ctx):
+  """(flat particles (n_local, d), their local weights (n_local,), weighted mean and variance
+  per coordinate, ESS) with the weights the metric uses."""
   flat = pt.ravel_particles(p.theta)
-  mode = ctx.cfg.move.precondition
-  if mode == "none":
-    return jnp.full(flat.shape[1:], ctx.sigma**2, flat.dtype)
   # Without resampling (AIS) the weights can degenerate onto the particle being moved, and a
   # metric that depends on that particle breaks the kernel's invariance: use equal weights.
   log_w_g = log_w_g if ctx.cfg.resample else jnp.full_like(log_w_g, -jnp.log(ctx.num_particles))
   w = jnp.exp(pt.local(log_w_g, ctx.n_local, ctx.axis))
   center, var = pt.weighted_moments(flat, w, ctx.axis)
-  n = pt.ess(log_w_g)
-  floor = jnp.finfo(flat.dtype).tiny + 1e-12 * ctx.sigma**2
-  var = (n * var + 5.0 * jnp.mean(var)) / (n + 5.0) + floor
+  return flat, w, center, var, pt.ess(log_w_g)
+
+
+def _shrink(var, n, sigma):
+  """Variances shrunk towards their average by 5 pseudo-particles (a collapsed population still
+  gets a metric), plus a floor."""
+  floor = jnp.finfo(var.dtype).tiny + 1e-12 * sigma**2
+  return (n * var + 5.0 * jnp.mean(var, -1, keepdims=True)) / (n + 5.0) + floor
+
+
+def preconditioner(p: Particles, log_w_g, beta, ctx: _Ctx):
+  """The shared inverse mass at β (see `moves.MoveConfig.precondition`): 'diag' and 'lowrank'
+  start from the particles' weighted variance per coordinate (`_shrink`)."""
+  mode = ctx.cfg.move.precondition
+  if mode == "none":
+    return jnp.full_like(ravel_pytree(ctx.mean)[0], ctx.sigma**2)
+  _, _, center, var, n = _moments(p, log_w_g, ctx)
+  var = _shrink(var, n, ctx.sigma)
   if mode == "diag":
     return var
   _, unravel = ravel_pytree(ctx.mean)
@@ -155,16 +165,12 @@ def leave_one_out(p: Particles, log_w_g, inv_mass, ctx: _Ctx):
   mode = ctx.cfg.move.precondition
   if mode == "none":
     return inv_mass
-  flat = pt.ravel_particles(p.theta)
-  log_w_g = log_w_g if ctx.cfg.resample else jnp.full_like(log_w_g, -jnp.log(ctx.num_particles))
-  w = jnp.exp(pt.local(log_w_g, ctx.n_local, ctx.axis))[:, None]
-  center, var = pt.weighted_moments(flat, w[:, 0], ctx.axis)
+  flat, w, center, var, n = _moments(p, log_w_g, ctx)
+  w = w[:, None]
   rest = jnp.maximum(1.0 - w, 1e-6)  # the other particles' total weight
   mean_i = (center - w * flat) / rest
-  var_i = jnp.maximum(((var + center**2) - w * flat**2) / rest - mean_i**2, 0.0)
-  n = pt.ess(log_w_g)
-  floor = jnp.finfo(flat.dtype).tiny + 1e-12 * ctx.sigma**2
-  var_i = (n * var_i + 5.0 * jnp.mean(var_i, -1, keepdims=True)) / (n + 5.0) + floor
+  var_i = _shrink(jnp.maximum(((var + center**2) - w * flat**2) / rest - mean_i**2, 0.0), n,
+                  ctx.sigma)
   if mode == "diag":
     return var_i
   return inv_mass._replace(sigma=jnp.sqrt(var_i))
