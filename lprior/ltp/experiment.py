@@ -245,7 +245,8 @@ def run_ltp(task: Task, cfg, data: TaskData, workdir: str | None, *, ltp_cfg=Non
   """Learning the prior for every (method, |D|) of `plan` (default `ltp_plan`), seed and
   restart, one vmapped `fit`; per (method, |D|, seed) the restart with the highest J on D at the
   decoded hypothesis (`train.make_selection_score`; for q(z) at hard(μ), not its ELBO) is kept.
-  Returns ({'method/n/metric': (S,)}, history, {'arrays': {'method/n/z_star' (S, K), '.../marginals' (S, K, L)}, ...})."""
+  Returns ({'method/n/metric': (S,)}, history, {'arrays': {'method/n/z_star' (S, K),
+  '.../marginals' (S, K, L)}, ...})."""
   lc = _resolved(cfg, ltp_cfg or cfg.ltp)
   h, fam, space = task.human, task.human.family, task.human.space
   plan = plan or ltp_plan(cfg)
