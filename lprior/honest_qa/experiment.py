@@ -181,11 +181,22 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
     step_one = lambda st, d, p0, h, s: nested.make_step(problem(d, p0, h)[0], d, tcfg)(st, s)
     params_of = lambda st: nested.model_params(st, tcfg.form)
 
-  def step_fn(full, s):
-    st, (d, p0, k), h = full
-    new, m = jax.vmap(step_one, in_axes=(0, 0, 0, 0, None))(st, d, p0, h, s)
-    metrics = jax.lax.with_sharding_constraint(_per_arm(m, arms, S), replicated)
-    return (new, (d, p0, k), h), metrics
+  def batched(one):
+    """A per-run (state, data, params0, hyper, step) function over the whole sharded batch."""
+    def fn(full, s):
+      st, (d, p0, k), h = full
+      new, m = jax.vmap(one, in_axes=(0, 0, 0, 0, None))(st, d, p0, h, s)
+      metrics = jax.lax.with_sharding_constraint(_per_arm(m, arms, S), replicated)
+      return (new, (d, p0, k), h), metrics
+    return fn
+
+  step_fn = batched(step_one)
+  periodic = on_row = None
+  if tcfg is not None and nested.checks_enabled(tcfg):
+    check_one = lambda st, d, p0, h, s: nested.make_check(problem(d, p0, h)[0], tcfg)(st, s)
+    periodic = (tcfg.logz_check_every, batched(check_one))
+  if tcfg is not None:
+    on_row = nested.check_row(tcfg)
 
   evaluate = _eval_fn(model.apply_fn, splits, params_of, jnp.asarray(seed_of), arms, S,
                       replicated, opts)
@@ -195,7 +206,8 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
                 train=(tcfg or cfg.train).to_dict())
   full, hist = fit((state, per, hyper), step_fn, cfg.num_steps, workdir=workdir, config=config,
                    eval_fn=evaluate_arms, eval_every=cfg.eval_every,
-                   checkpoint_every=cfg.checkpoint_every, desc=group, compiler_options=opts)
+                   checkpoint_every=cfg.checkpoint_every, desc=group, compiler_options=opts,
+                   periodic=periodic, on_row=on_row)
   final = {k: host_value(v) for k, v in evaluate_arms(full).items()}
   return {a.name: (_arm_history(hist, a.name),
                    {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith(a.name + "/")})

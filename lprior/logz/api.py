@@ -1,4 +1,4 @@
-"""One entry point for every estimator of log ∫ N(θ; μ, σ²I) e^{−E(θ)} dθ."""
+"""One entry point for every estimator of log ∫ N(θ; μ, diag σ²) e^{−E(θ)} dθ."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import numpy as np
 from jax.sharding import Mesh
 
 from lprior.distributed import host_value
-from lprior.logz import moves, naive, sharding, smc
+from lprior import gaussian
+from lprior.logz import moves, naive, sharding, smc, whitening
 from lprior.logz.result import LogZResult
 from lprior.pytree import PyTree, structure_mismatch, tree_size
 
@@ -39,16 +40,15 @@ def _concrete(x) -> bool:
 
 
 def check_inputs(energy_fn: Callable, mean: PyTree, sigma) -> None:
-  """Clear errors for bad estimator input: σ ≤ 0, non-float or empty θ, an energy that is not
-  a scalar, or one that is NaN at the mean."""
+  """Clear errors for bad estimator input: σ ≤ 0 or a pytree of scales that does not match θ,
+  non-float or empty θ, an energy that is not a scalar, or one that is NaN at the mean."""
   leaves = jax.tree.leaves(mean)
   if not leaves:
     raise ValueError("mean is an empty pytree: there is nothing to integrate over")
   for x in leaves:
     if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
       raise ValueError(f"mean leaves must be floating point; got dtype {jnp.result_type(x)}")
-  if _concrete(sigma) and not float(np.min(np.asarray(sigma))) > 0:
-    raise ValueError(f"sigma must be > 0; got {sigma}")
+  gaussian.check_scale(sigma, mean)
   out = jax.eval_shape(energy_fn, mean)
   if not hasattr(out, "shape") or out.shape != ():
     raise ValueError(f"energy_fn must return a scalar; it returned {out}")
@@ -79,18 +79,32 @@ def geometric_schedule(num_steps: int, beta_min: float = 1e-4, dtype=jnp.float32
   return jnp.concatenate([jnp.zeros(1, dtype), jnp.geomspace(beta_min, 1.0, num_steps, dtype=dtype)])
 
 
+def _unwhiten(w: whitening.Whitening, rep: dict, sharded: tuple) -> tuple[dict, tuple]:
+  """Particles and ∇_μ log Z back in θ's coordinates (the move metric stays in u = θ/σ)."""
+  if w.scale is None:
+    return rep, sharded
+  rep = dict(rep, grad_mean=w.grad_up(rep["grad_mean"]))
+  return rep, (jax.vmap(w.up)(sharded[0]),) + tuple(sharded[1:])
+
+
 @partial(jax.jit, static_argnames=("energy_fn", "cfg", "num_particles", "mesh", "adaptive"))
 def _run_smc(key, mean, sigma, schedule, init_theta, *, energy_fn, cfg, num_particles, mesh,
              adaptive):
-  fn = partial(smc.run_local, energy_fn=energy_fn, cfg=cfg, num_particles=num_particles,
-               adaptive=adaptive)
-  return sharding.run(fn, mesh, num_particles, (key, mean, sigma, schedule), (init_theta,))
+  w = whitening.make(sigma, mean)
+  init_u = None if init_theta is None else jax.vmap(w.down)(init_theta)
+  fn = partial(smc.run_local, energy_fn=w.energy(energy_fn), cfg=cfg,
+               num_particles=num_particles, adaptive=adaptive)
+  rep, sh = sharding.run(fn, mesh, num_particles, (key, w.down(mean), w.sigma, schedule),
+                         (init_u,))
+  return _unwhiten(w, rep, sh)
 
 
 @partial(jax.jit, static_argnames=("energy_fn", "num_particles", "mesh"))
 def _run_naive(key, mean, sigma, *, energy_fn, num_particles, mesh):
-  fn = partial(naive.run_local, energy_fn=energy_fn, num_particles=num_particles)
-  return sharding.run(fn, mesh, num_particles, (key, mean, sigma), ())
+  w = whitening.make(sigma, mean)
+  fn = partial(naive.run_local, energy_fn=w.energy(energy_fn), num_particles=num_particles)
+  rep, sh = sharding.run(fn, mesh, num_particles, (key, w.down(mean), w.sigma), ())
+  return _unwhiten(w, rep, sh)
 
 
 def _result(rep, sharded, *, log_z, var, grad_mean, num_grad, num_energy, num_steps, info):
@@ -147,7 +161,11 @@ def _check_exact_samples(samples, mean, num_particles):
 def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyTree, sigma, *,
              method: str = "smc", num_particles: int = 256, mesh: Mesh | None = None,
              **options: Any) -> LogZResult:
-  """log ∫ N(θ; mean, σ²I) exp(−energy_fn(θ)) dθ over a pytree θ.
+  """log ∫ N(θ; mean, diag σ²) exp(−energy_fn(θ)) dθ over a pytree θ.
+
+  sigma: a scalar, or a pytree of scales with mean's structure (each leaf broadcastable to its
+  parameter: per-layer priors); the estimators then run in u = θ/σ (`whitening`), particles and
+  grad_mean come back in θ, and `info['inv_mass']` is the move metric in u.
 
   method: 'naive' | 'smc' (adaptive tempered SMC) | 'ais' (fixed schedule) | 'reverse_ais'
   (upper bound from exact samples) | 'bdmc' (both) | 'ti' (thermodynamic integration) |
@@ -174,7 +192,7 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
     raise ValueError(f"num_particles must be a positive int; got {num_particles!r}")
   check_inputs(energy_fn, mean, sigma)
   dtype = jnp.result_type(*jax.tree.leaves(mean))
-  sigma = jnp.asarray(sigma, dtype)
+  sigma = jax.tree.map(lambda s: jnp.asarray(s, dtype), sigma)
 
   if method == "laplace":
     from lprior.logz.laplace import laplace  # (the package exports the function by this name)

@@ -5,6 +5,7 @@ With f(θ) = E(θ) + ‖θ−μ‖²/(2σ²) and θ* = argmin f, a second-order 
   log Z ≈ −E(θ*) − ‖θ*−μ‖²/(2σ²) − ½ log det(I + σ² H),   H = ∇²E(θ*),
 
 and ∇_μ log Z ≈ (θ* − μ)/σ².  Both are exact when E is quadratic (Gaussian conditional).
+A pytree of per-coordinate scales σ is handled in u = θ/σ (`lprior.logz.whitening`).
 
 Mode: damped Newton from θ = μ.  For d ≤ `exact_max_dim` the Newton system uses the dense
 Hessian and a Cholesky solve; above it, truncated conjugate gradients on Hessian-vector products.
@@ -27,7 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from lprior import gaussian
 from lprior import lanczos as lz
+from lprior.logz import whitening
 from lprior.logz.result import LogZResult
 from lprior.pytree import PyTree
 
@@ -266,10 +269,12 @@ def deflated_logdet(key: jax.Array, hvp: MatVec, d: int, sigma, cfg: LaplaceConf
 
 @functools.partial(jax.jit, static_argnames=("energy_fn", "cfg"))
 def _laplace(key: jax.Array, mean: PyTree, sigma, energy_fn: Callable, cfg: LaplaceConfig) -> LogZResult:
-  mu, unravel = ravel_pytree(mean)
+  w = whitening.make(sigma, mean)
+  mu, unravel = ravel_pytree(w.down(mean))
   d = mu.shape[0]
-  sigma = jnp.asarray(sigma, mu.dtype)
-  energy = lambda x: energy_fn(unravel(x))
+  sigma = w.sigma
+  energy_w = w.energy(energy_fn)
+  energy = lambda x: energy_w(unravel(x))
   dense = d <= cfg.exact_max_dim
 
   s = newton_mode(energy, mu, sigma, cfg, dense)
@@ -282,9 +287,9 @@ def _laplace(key: jax.Array, mean: PyTree, sigma, energy_fn: Callable, cfg: Lapl
     logdet, stderr, pd, min_ritz, n_ld = deflated_logdet(key, _hvp(energy, x), d, sigma, cfg, mu.dtype)
   r = x - mu
   log_z = -energy(x) - 0.5 * jnp.dot(r, r) / sigma**2 - 0.5 * logdet
-  info = dict(mode=unravel(x), logdet=logdet, newton_converged=s.converged, hessian_pd=pd,
+  info = dict(mode=w.up(unravel(x)), logdet=logdet, newton_converged=s.converged, hessian_pd=pd,
               grad_norm=jnp.linalg.norm(s.g), min_ritz=min_ritz)
-  return LogZResult(log_z=log_z, stderr=stderr, grad_mean=unravel(r / sigma**2),
+  return LogZResult(log_z=log_z, stderr=stderr, grad_mean=w.grad_up(unravel(r / sigma**2)),
                     num_energy_evals=s.n_energy + 1, num_grad_evals=s.n_grad + n_ld,
                     num_steps=s.steps, info=info)
 
@@ -309,9 +314,7 @@ def laplace(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyTr
   σ ≤ 0 and where I + σ²H is not positive-definite at the mode; under a trace
   the latter gives log_z = NaN and info['hessian_pd'] = False.  See LaplaceConfig for options.
   """
-  sig = _concrete(sigma)
-  if sig is not None and not np.all(sig > 0):
-    raise ValueError(f"laplace: sigma must be > 0, got sigma={sig}")
+  gaussian.check_scale(sigma, mean, "laplace: sigma")
   cfg = LaplaceConfig(exact_max_dim, max_newton_steps, tol, max_backtracks, cg_tol, cg_max_iters,
                       lanczos_rank, lanczos_iters, num_probes, num_iters)
   res = _laplace(key, mean, sigma, energy_fn, cfg)

@@ -176,25 +176,59 @@ def leave_one_out(p: Particles, log_w_g, inv_mass, ctx: _Ctx):
   return inv_mass._replace(sigma=jnp.sqrt(var_i))
 
 
-def move(key, p: Particles, beta, step_size, inv_mass, ctx: _Ctx):
-  """`cfg.move.num_steps` kernel steps at β with per-step step-size adaptation; then E, ∇E.
-  `inv_mass` is the shared metric; each particle moves with its `leave_one_out` version."""
+def _metric_variances(inv_mass, ctx: _Ctx) -> jax.Array:
+  """The metric's diagonal (d,): the per-coordinate variances jumps are measured in."""
+  if isinstance(inv_mass, moves.lazy_blackjax().mcmc.metrics.LowRankInverseMassMatrix):
+    return inv_mass.sigma**2
+  return jnp.broadcast_to(inv_mass, ravel_pytree(ctx.mean)[0].shape)
+
+
+def move(key, p: Particles, beta, step_size, inv_mass, ctx: _Ctx, *, max_steps: int | None = None,
+         jump_target: float = 0.0):
+  """Kernel steps at β with per-step step-size adaptation; then E, ∇E.  `inv_mass` is the shared
+  metric; each particle moves with its `leave_one_out` version.
+
+  At least `cfg.move.num_steps` steps, then more (up to `max_steps`) while the particles' mean
+  squared displacement from where they started, per coordinate in units of the metric's
+  variances, is below `jump_target` (about 2 for independent draws: resampled duplicates have
+  decorrelated once it is near 1).  Returns (particles, step size, mean acceptance, stats) with
+  stats = {num_steps, esjd (mean squared jump per step, same units), displacement}."""
   mc = ctx.cfg.move
-  inv_mass = leave_one_out(p, pt.gather(p.log_w, ctx.axis), inv_mass, ctx)
+  lo = mc.num_steps
+  hi = lo if max_steps is None else max(int(max_steps), lo)
+  per_particle = leave_one_out(p, pt.gather(p.log_w, ctx.axis), inv_mass, ctx)
+  var = _metric_variances(inv_mass, ctx)
+  start = pt.ravel_particles(p.theta)
+  dtype = start.dtype
   state = jax.vmap(moves.tempered_state, in_axes=(0, 0, 0, None, None, None))(
       p.theta, p.energy, p.grad, ctx.mean, ctx.sigma, beta)
 
-  def body(carry, j):
-    state, eps = carry
-    keys = pt.slot_keys(jax.random.fold_in(key, j), ctx.n_local, ctx.axis)
-    state, acc = moves.mcmc_step(keys, state, ctx.energy_fn, ctx.mean, ctx.sigma, beta, eps,
-                                 inv_mass, mc.num_leapfrog, mc.jitter)
-    mean_acc = jnp.mean(pt.gather(acc, ctx.axis))
-    return (state, moves.adapt_step_size(eps, mean_acc, mc)), mean_acc
+  def sq(delta):  # mean over all particles of Σ_j Δ_j²/v_j / d
+    return jnp.mean(pt.gather(jnp.mean(delta**2 / var, -1), ctx.axis))
 
-  (state, step_size), accs = jax.lax.scan(body, (state, step_size), jnp.arange(mc.num_steps))
+  def cond(c):
+    j, _, _, _, _, disp = c
+    return (j < lo) | ((j < hi) & (disp < jump_target))
+
+  def body(c):
+    j, state, eps, acc_sum, jump_sum, _ = c
+    keys = pt.slot_keys(jax.random.fold_in(key, j), ctx.n_local, ctx.axis)
+    new, acc = moves.mcmc_step(keys, state, ctx.energy_fn, ctx.mean, ctx.sigma, beta, eps,
+                               per_particle, mc.num_leapfrog, mc.jitter)
+    flat = pt.ravel_particles(new.position)
+    jump = sq(flat - pt.ravel_particles(state.position))
+    mean_acc = jnp.mean(pt.gather(acc, ctx.axis))
+    return (j + 1, new, moves.adapt_step_size(eps, mean_acc, mc), acc_sum + mean_acc,
+            jump_sum + jump, sq(flat - start))
+
+  zero = jnp.zeros((), dtype)
+  n, state, step_size, acc_sum, jump_sum, disp = jax.lax.while_loop(
+      cond, body, (jnp.zeros((), jnp.int32), state, step_size, zero, zero, zero))
   energy, grad = evaluate(ctx.energy_fn, state.position)
-  return p._replace(theta=state.position, energy=energy, grad=grad), step_size, jnp.mean(accs)
+  steps = jnp.maximum(n, 1).astype(dtype)
+  stats = dict(num_steps=n, esjd=jump_sum / steps, displacement=disp)
+  return (p._replace(theta=state.position, energy=energy, grad=grad), step_size, acc_sum / steps,
+          stats)
 
 
 def anneal_step(carry: _Carry, beta_new, key, ctx: _Ctx) -> _Carry:
@@ -208,7 +242,7 @@ def anneal_step(carry: _Carry, beta_new, key, ctx: _Ctx) -> _Carry:
   resample = ctx.cfg.resample_threshold if ctx.cfg.resample else 0.0
   p, did = resample_if_needed(k_res, p, log_w_g, resample, ctx)
   inv_mass = preconditioner(p, pt.gather(p.log_w, ctx.axis), beta_new, ctx)
-  p, step_size, acc = move(k_move, p, beta_new, carry.step_size, inv_mass, ctx)
+  p, step_size, acc, _ = move(k_move, p, beta_new, carry.step_size, inv_mass, ctx)
 
   energy_g, log_w_g = pt.gather(p.energy, ctx.axis), pt.gather(p.log_w, ctx.axis)
   w_g = jnp.exp(log_w_g)

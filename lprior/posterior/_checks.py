@@ -28,15 +28,6 @@ def check_scalar(x, name: str) -> None:
     raise ValueError(f"{name} must be a scalar, got shape {np.shape(x)}")
 
 
-def check_positive(x, name: str) -> None:
-  """ValueError unless the scalar `x` is finite and > 0 (when concrete)."""
-  check_scalar(x, name)
-  if is_concrete(x):
-    v = float(np.asarray(x))
-    if not (np.isfinite(v) and v > 0):
-      raise ValueError(f"{name} must be finite and > 0, got {v}")
-
-
 def check_nonnegative(x, name: str) -> None:
   """ValueError unless the scalar `x` is finite and ≥ 0 (when concrete)."""
   check_scalar(x, name)

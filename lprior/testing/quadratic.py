@@ -43,6 +43,21 @@ class Quadratic(NamedTuple):
 
   # -- closed forms ------------------------------------------------------------------------
 
+  def rescaled(self, sigma: jax.Array) -> "Quadratic":
+    """The same C in u = θ/σ (σ: (d,) per-coordinate base scales): M ↦ SMS, c ↦ c/σ, so a base
+    N(μ, diag σ²) becomes N(μ/σ, I) (log Z unchanged; means and samples map back as θ = σu)."""
+    return Quadratic(self.s * sigma**2, self.B * sigma, self.c / sigma)
+
+  def dense_log_z(self, mean, lam, sigma) -> jax.Array:
+    """log Z for a base N(mean, diag σ²), σ scalar or (d,), by dense linear algebra (small d):
+    −½ log det(I + λ SMS) − ½ (μ−c)ᵀ λM (I + S²λM)⁻¹ (μ−c), S = diag σ."""
+    sig = jnp.broadcast_to(jnp.asarray(sigma, self.s.dtype), (self.dim,))
+    M = lam * self.dense()
+    eye = jnp.eye(self.dim, dtype=M.dtype)
+    r = mean - self.c
+    logdet = jnp.linalg.slogdet(eye + sig[:, None] * M * sig[None, :])[1]
+    return -0.5 * logdet - 0.5 * r @ M @ jnp.linalg.solve(eye + sig[:, None] ** 2 * M, r)
+
   def _prior_diag(self, lam, sigma):
     """Diagonal part of the conditional: variances v = 1/(1/σ² + λ s) (the D-only posterior)."""
     return 1.0 / (1.0 / sigma**2 + lam * self.s)

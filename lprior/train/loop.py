@@ -38,13 +38,18 @@ def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = No
         config: dict | None = None, eval_fn: EvalFn | None = None, eval_every: int = 0,
         log_every: int = 1, checkpoint_every: int = 0, desc: str = "train",
         show_progress: bool = True, keep: int = 2,
-        compiler_options: dict | None = None) -> tuple[Any, list[dict]]:
+        compiler_options: dict | None = None,
+        periodic: tuple[int, Callable[[Any, jax.Array], tuple[Any, dict]]] | None = None,
+        on_row: Callable[[int, dict], None] | None = None) -> tuple[Any, list[dict]]:
   """Run `num_steps` steps from `state` (or from the latest checkpoint in workdir/checkpoints).
 
   Returns (final state, history): one dict of scalar metrics per logged step (eval metrics
   prefixed 'eval/').  Only process 0 writes metrics and shows progress; every process takes part
   in checkpoints.
   `compiler_options` go to the step's `jax.jit` (e.g. `lprior.xla.FAST_COMPILE`).
+  `periodic=(K, fn)`: after every K-th step, state, metrics = fn(state, step) (its own jit; e.g.
+  the nested trainer's log Z check), before that step's checkpoint, its metrics logged with the
+  step's.  `on_row(step, row)` sees every logged row before its checkpoint and may raise.
   """
   ckpt = None
   start = 0
@@ -56,6 +61,8 @@ def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = No
   writer = MetricsWriter(workdir, enabled=jax.process_index() == 0,
                          resume_step=start if start else None) if workdir else None
   jstep = jax.jit(step_fn, compiler_options=compiler_options)
+  every, jperiodic = (0, None) if periodic is None else (
+      int(periodic[0]), jax.jit(periodic[1], compiler_options=compiler_options))
   show_progress = show_progress and jax.process_index() == 0
   progress = Progress(num_steps, desc, start=start) if show_progress else None
   history: list[dict] = []
@@ -65,6 +72,9 @@ def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = No
     row = {}
     if log_every and (done % log_every == 0 or done == num_steps):
       row = _scalars(metrics)
+    if jperiodic is not None and done % every == 0:
+      state, extra = jperiodic(state, jax.numpy.asarray(step))
+      row.update(_scalars(extra))
     if eval_fn is not None and eval_every and (done % eval_every == 0 or done == num_steps):
       row.update({f"eval/{k}": v for k, v in _scalars(eval_fn(state)).items()})
     if row:
@@ -73,13 +83,17 @@ def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = No
       if bad:
         raise FloatingPointError(f"step {done}: non-finite metrics {bad}; last checkpoint kept")
       row = {"step": done, **row}
+      if on_row is not None:
+        on_row(done, row)
       history.append(row)
       if writer:
         writer.write(done, {k: v for k, v in row.items() if isinstance(v, float)})
     if ckpt is not None and (done % checkpoint_every == 0 or done == num_steps):
       ckpt.save(done, state)
     if progress:
-      progress.update(done, **{k: v for k, v in list(row.items())[1:6] if isinstance(v, float)})
+      shown = {k: v for k, v in list(row.items())[1:6] if isinstance(v, float)}
+      shown.update({k: v for k, v in row.items() if k.endswith("logz_check/gap")})
+      progress.update(done, **shown)
   if ckpt is not None:
     ckpt.close()
   if writer:

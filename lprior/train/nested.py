@@ -16,15 +16,18 @@ from functools import partial
 from typing import Any, Callable, NamedTuple
 
 import flax.struct
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
 
+from lprior import gaussian
 from lprior import posterior as post
 from lprior.logz import estimate as logz_estimate
 from lprior.logz import tracking
-from lprior.pytree import PyTree, tree_add, tree_random_normal, tree_scale, tree_sub
+from lprior.pytree import (PyTree, tree_add, tree_dot, tree_random_normal, tree_scale,
+                           tree_sq_norm, tree_sub)
 from lprior.train.minibatch import large_batch
 
 LOGZ_METHODS = ("tracking", "surrogate", "fresh", "none")
@@ -34,8 +37,14 @@ def default_config() -> ml_collections.ConfigDict:
   """The nested trainer's options (nested under `config.train` by launchers)."""
   return ml_collections.ConfigDict(dict(
       form="chained",  # 'chained' | 'partitioned'
-      lam=10.0, sigma1=1.0, sigma2=0.1,
+      lam=10.0,
+      # 'isotropic': sigma1, sigma2 in raw weight units; 'per_layer': σ₁,ℓ = prior_s·σ_init,ℓ and
+      # σ₂,ℓ = kappa·σ₁,ℓ in units of each layer's initial RMS weight (DESIGN §1)
+      prior_scales="isotropic", sigma1=1.0, sigma2=0.1, prior_s=1.0, kappa=0.3,
       divergence="symmetric_kl", stop_intended=False,
+      # the particles of log Z always see the true C; this says whether ∇θ₁ log Z's statistic
+      # uses the stopped one (−E_p[∇C_stop]) when stop_intended is on
+      logz_grad_stop=False,
       trunk_share=0.0,  # partitioned: share of the trunk's layers in θ₁ (heads always are)
       mode="map",  # 'map' | 'sgld'
       temperature=1.0,  # sgld
@@ -46,6 +55,13 @@ def default_config() -> ml_collections.ConfigDict:
       update_rule="alternating",
       logz="tracking", num_particles=8, num_mcmc_steps=2, precondition="diag", rank=8,
       fresh_every=10,
+      # tracking (lprior.logz.tracking.update): sub-steps, moves, the ∇θ₁ log Z estimator
+      substep_ess=0.5, max_substeps=32, max_moves=2, jump_target=0.0, grad_estimator="auto",
+      # self-check every K steps: a fresh SMC (own particle count) at the tracker's θ₁; a gap
+      # beyond max(tol, 3 SE) re-anchors the particles ('reanchor'), raises ('stop') or is
+      # logged ('warn'); 'off': no checks
+      logz_check_every=50, logz_check_policy="reanchor", logz_check_particles=256,
+      logz_check_mcmc_steps=8, logz_check_tol=1.0,
       batch_size=0,  # 0: full batch for L; C always uses the whole small set (a fixed energy)
       likelihood="labels",  # L: 'labels' (y_large answers) | 'bradley_terry' (y_large pairs)
   ))
@@ -67,9 +83,46 @@ class NestedState:
 class Problem(NamedTuple):
   """What the steps close over: the posterior's functions and constants."""
   log_post: Callable  # (θ₁, θ₂, data) -> (total without log Z, terms)
-  energy_fn: Callable  # tracking form E(θ₁, θ₂′)
+  energy_fn: Callable  # tracking form E(θ₁, θ₂′), always with the true (unstopped) C
   mean_fn: Callable  # m(θ₁)
-  sigma2: float
+  sigma2: Any  # the base scale of log Z's integral: a scalar or a pytree like θ₂′
+  grad_energy_fn: Callable | None = None  # the stopped E for ∇θ₁ log Z (logz_grad_stop)
+
+
+POLICIES = ("reanchor", "stop", "warn", "off")
+PRIOR_SCALES = ("isotropic", "per_layer")
+
+
+def check_config(cfg) -> None:
+  """ValueError, before any training, for options that name nothing or cannot hold."""
+  for key, valid in (("form", ("chained", "partitioned")), ("logz", LOGZ_METHODS),
+                     ("mode", ("map", "sgld")), ("logz_check_policy", POLICIES),
+                     ("prior_scales", PRIOR_SCALES)):
+    if cfg[key] not in valid:
+      raise ValueError(f"train.{key} must be one of {valid}; got {cfg[key]!r}")
+  if cfg.prior_scales == "per_layer":
+    for key in ("prior_s", "kappa"):
+      if not cfg[key] > 0:
+        raise ValueError(f"train.{key} must be > 0; got {cfg[key]}")
+  else:
+    for key in ("sigma1", "sigma2"):
+      if not cfg[key] > 0:
+        raise ValueError(f"train.{key} must be > 0; got {cfg[key]}")
+  if cfg.logz_check_policy != "off":
+    if int(cfg.logz_check_every) < 1:
+      raise ValueError(f"train.logz_check_every must be >= 1 (or logz_check_policy='off'); got "
+                       f"{cfg.logz_check_every}")
+    if int(cfg.logz_check_particles) < 2 or not cfg.logz_check_tol > 0:
+      raise ValueError("train.logz_check_particles must be >= 2 and logz_check_tol > 0; got "
+                       f"{cfg.logz_check_particles}, {cfg.logz_check_tol}")
+  tracking.config(_smc_options(cfg), **_tracking_options(cfg))  # raises on bad tracker options
+
+
+def prior_scales(cfg, params0: PyTree) -> tuple[Any, Any]:
+  """(σ₁, σ₂) over whole parameter trees: cfg's scalars, or per-layer pytrees (DESIGN §1)."""
+  if cfg.prior_scales == "per_layer":
+    return post.scales.per_layer(params0, cfg.prior_s, cfg.kappa)
+  return cfg.sigma1, cfg.sigma2
 
 
 def _optimizer(name: str, lr: float, mode: str) -> optax.GradientTransformation:
@@ -89,22 +142,27 @@ def make_problem(apply_fn, params0: PyTree, data: post.Data, cfg, *, lam=None,
   """
   lam = cfg.lam if lam is None else lam
   stop = cfg.stop_intended if stop_intended is None else stop_intended
-  common = dict(apply_fn=apply_fn, sigma1=cfg.sigma1, sigma2=cfg.sigma2, lam=lam,
-                divergence=cfg.divergence, stop_intended=stop, log_z=0.0,
-                likelihood=cfg.likelihood)
+  sigma1, sigma2 = prior_scales(cfg, params0)
+  common = dict(apply_fn=apply_fn, lam=lam, divergence=cfg.divergence, stop_intended=stop,
+                log_z=0.0, likelihood=cfg.likelihood)
+  energy = lambda f, s: f(apply_fn, data.x_small, lam, cfg.divergence, s)
   if cfg.form == "chained":
-    lp = lambda t1, t2, d: post.chained_log_posterior(t1, t2, theta0=params0, data=d, **common)
-    e2 = post.chained_energy(apply_fn, data.x_small, lam, cfg.divergence, stop)
-    energy_fn, mean_fn = tracking.chained(e2)
-    return Problem(lp, energy_fn, mean_fn, cfg.sigma2), params0, params0
+    lp = lambda t1, t2, d: post.chained_log_posterior(t1, t2, theta0=params0, data=d,
+                                                      sigma1=sigma1, sigma2=sigma2, **common)
+    energy_fn, mean_fn = tracking.chained(energy(post.chained_energy, False))
+    stopped = (tracking.chained(energy(post.chained_energy, stop))[0]
+               if cfg.logz_grad_stop else None)
+    return Problem(lp, energy_fn, mean_fn, sigma2, stopped), params0, params0
   if cfg.form == "partitioned":
     mask = post.default_mask(params0, trunk_share=cfg.trunk_share)
     t1_0, t2_0 = post.split(params0, mask)
+    part = lambda s, i: s if gaussian.is_scalar(s) else post.split(s, mask)[i]
+    s1, s2 = part(sigma1, 0), part(sigma2, 1)
     lp = lambda t1, t2, d: post.partitioned_log_posterior(
-        t1, t2, theta1_init=t1_0, theta2_init=t2_0, data=d, **common)
-    e12 = post.partitioned_energy(apply_fn, data.x_small, lam, cfg.divergence, stop)
-    energy_fn, mean_fn = tracking.partitioned(e12, t2_0)
-    return Problem(lp, energy_fn, mean_fn, cfg.sigma2), t1_0, t2_0
+        t1, t2, theta1_init=t1_0, theta2_init=t2_0, data=d, sigma1=s1, sigma2=s2, **common)
+    energy_fn, mean_fn = tracking.partitioned(energy(post.partitioned_energy, False), t2_0)
+    stopped = energy(post.partitioned_energy, stop) if cfg.logz_grad_stop else None
+    return Problem(lp, energy_fn, mean_fn, s2, stopped), t1_0, t2_0
   raise ValueError(f"train.form must be 'chained' or 'partitioned'; got {cfg.form!r}")
 
 
@@ -115,6 +173,12 @@ def model_params(state: NestedState, form: str) -> PyTree:
 
 def _smc_options(cfg) -> dict:
   return dict(num_mcmc_steps=cfg.num_mcmc_steps, precondition=cfg.precondition, rank=cfg.rank)
+
+
+def _tracking_options(cfg) -> dict:
+  return dict(substep_ess=cfg.substep_ess, max_substeps=cfg.max_substeps,
+              max_moves=cfg.max_moves, jump_target=cfg.jump_target,
+              grad_estimator=cfg.grad_estimator)
 
 
 def _fresh(key, theta1, problem: Problem, cfg):
@@ -133,10 +197,7 @@ def _fresh(key, theta1, problem: Problem, cfg):
 
 def init(key, problem: Problem, theta1, theta2, cfg) -> NestedState:
   """The state at step 0 (log Z(θ₁⁰) by a tempered SMC for 'tracking' and 'fresh')."""
-  if cfg.logz not in LOGZ_METHODS:
-    raise ValueError(f"train.logz must be one of {LOGZ_METHODS}; got {cfg.logz!r}")
-  if cfg.mode not in ("map", "sgld"):
-    raise ValueError(f"train.mode must be 'map' or 'sgld'; got {cfg.mode!r}")
+  check_config(cfg)
   k_init, k_run = jax.random.split(key)
   opt1 = _optimizer(cfg.optimizer, cfg.lr_theta1, cfg.mode).init(theta1)
   opt2 = _optimizer(cfg.optimizer, cfg.lr_theta2, cfg.mode).init(theta2)
@@ -144,7 +205,7 @@ def init(key, problem: Problem, theta1, theta2, cfg) -> NestedState:
   track, log_z, grad = None, jnp.zeros(()), zero_grad
   if cfg.logz == "tracking":
     track = tracking.init(k_init, theta1, energy_fn=problem.energy_fn, mean_fn=problem.mean_fn,
-                          sigma=cfg.sigma2, num_particles=cfg.num_particles,
+                          sigma=problem.sigma2, num_particles=cfg.num_particles,
                           **dict(_smc_options(cfg), num_mcmc_steps=max(cfg.num_mcmc_steps, 8)))
     log_z = track.log_z
   elif cfg.logz == "fresh":
@@ -172,9 +233,13 @@ def _logz_at_theta1(state: NestedState, problem: Problem, cfg, step, key):
     return state, jax.tree.map(jnp.zeros_like, state.theta1), {}
   if cfg.logz == "tracking":
     track, info = tracking.update(state.track, state.theta1, energy_fn=problem.energy_fn,
-                                  mean_fn=problem.mean_fn, sigma=cfg.sigma2, **_smc_options(cfg))
+                                  mean_fn=problem.mean_fn, sigma=problem.sigma2,
+                                  grad_energy_fn=problem.grad_energy_fn, **_smc_options(cfg),
+                                  **_tracking_options(cfg))
     diag = dict(logz_ess=info["ess"], logz_acceptance=info["acceptance"],
-                logz_stderr=info["stderr"])
+                logz_stderr=info["stderr"], logz_grad_stderr=info["grad_stderr"],
+                logz_substeps=info["substeps"], logz_moves=info["moves"],
+                logz_esjd=info["esjd"], logz_num_capped=info["num_capped"])
     return state.replace(track=track, log_z=info["log_z"]), info["grad_theta1"], diag
   if cfg.logz == "surrogate":
     log_z, grad = _surrogate(state, problem)
@@ -184,6 +249,78 @@ def _logz_at_theta1(state: NestedState, problem: Problem, cfg, step, key):
                              lambda: _fresh(key, state.theta1, problem, cfg),
                              lambda: (state.log_z, state.grad_log_z))
   return state.replace(log_z=log_z, grad_log_z=grad), grad, {}
+
+
+def checks_enabled(cfg) -> bool:
+  """Whether the trainer checks its log Z (tracking with a policy other than 'off')."""
+  return cfg.logz == "tracking" and cfg.logz_check_policy != "off"
+
+
+def make_check(problem: Problem, cfg) -> Callable | None:
+  """check(state, step) -> (state, metrics): a fresh SMC (`logz_check_particles`) at the
+  tracker's θ₁ against the tracked log Z and ∇θ₁ log Z (DESIGN §2 (b)); None when the trainer
+  has nothing to check.  metrics: logz_check/{gap (tracked − fresh), se (combined), cosine (of
+  the two gradients), exceeded (|gap| > max(tol, 3 se)), fresh_log_z, grad_stderr,
+  fresh_grad_stderr}.  Policy 'reanchor' replaces the particles and log Z by the fresh ones
+  where exceeded."""
+  if not checks_enabled(cfg):
+    return None
+  kw = dict(energy_fn=problem.energy_fn, mean_fn=problem.mean_fn, sigma=problem.sigma2)
+  grad_kw = dict(kw, grad_energy_fn=problem.grad_energy_fn, grad_estimator=cfg.grad_estimator)
+
+  def check(state: NestedState, step):
+    tr = state.track
+    k_fresh, k_res = jax.random.split(jax.random.fold_in(jax.random.fold_in(state.key, step), 17))
+    fresh = tracking.init(k_fresh, tr.theta1, num_particles=cfg.logz_check_particles,
+                          **kw, **dict(_smc_options(cfg),
+                                       num_mcmc_steps=cfg.logz_check_mcmc_steps))
+    g_tr, g_fr = tracking.gradient(tr, **grad_kw), tracking.gradient(fresh, **grad_kw)
+    gap = tr.log_z - fresh.log_z
+    se = jnp.sqrt(tr.log_z_var + fresh.log_z_var)
+    exceeded = jnp.abs(gap) > jnp.maximum(cfg.logz_check_tol, 3.0 * se)
+    a, b = g_tr["grad_theta1"], g_fr["grad_theta1"]
+    cos = tree_dot(a, b) / jnp.sqrt(tree_sq_norm(a) * tree_sq_norm(b) + 1e-30)
+    metrics = {"logz_check/gap": gap, "logz_check/se": se, "logz_check/cosine": cos,
+               "logz_check/exceeded": exceeded.astype(jnp.float32),
+               "logz_check/fresh_log_z": fresh.log_z,
+               "logz_check/grad_stderr": g_tr["grad_stderr"],
+               "logz_check/fresh_grad_stderr": g_fr["grad_stderr"]}
+    if cfg.logz_check_policy == "reanchor":
+      new = tracking.resample_to(k_res, fresh, cfg.num_particles)
+      pick = lambda x, y: jax.tree.map(lambda u, v: jnp.where(exceeded, u, v), x, y)
+      tr = tr.replace(**{f: pick(getattr(new, f), getattr(tr, f))
+                         for f in ("log_z", "log_z_var", "particles", "step_size", "inv_mass")})
+      state = state.replace(track=tr, log_z=tr.log_z)
+    return state, metrics
+
+  return check
+
+
+def check_row(cfg) -> Callable[[int, dict], None]:
+  """on_row(step, row) for `fit`: raises when the tracker hit `max_substeps`; on a failed log Z
+  check raises (policy 'stop') or logs a warning ('warn')."""
+
+  def on_row(step: int, row: dict) -> None:
+    for k, v in row.items():
+      if not isinstance(v, float):
+        continue
+      if k.endswith("logz_num_capped") and v > 0:
+        raise RuntimeError(f"step {step}: the log Z tracker hit train.max_substeps="
+                           f"{cfg.max_substeps} ({k} = {v:g}): θ₁ moved further than the "
+                           "particles can follow; raise max_substeps or lower lr_theta1")
+      if k.endswith("logz_check/exceeded") and v > 0:
+        pre = k[:-len("exceeded")]
+        gap, se = row.get(pre + "gap"), row.get(pre + "se")
+        seeds = row.get(pre + "gap/seeds")
+        msg = (f"step {step}: log Z check failed ({k}): tracked − fresh = {gap:+.3g} nats"
+               + (f" (per seed {[round(g, 3) for g in seeds]})" if seeds else "")
+               + f", combined SE {se:.3g}; tolerance max({cfg.logz_check_tol:g}, 3 SE)")
+        if cfg.logz_check_policy == "stop":
+          raise RuntimeError(msg + "; train.logz_check_policy='stop'")
+        if cfg.logz_check_policy == "warn":
+          logging.warning(msg)
+
+  return on_row
 
 
 def _apply(opt, grads_ascent, opt_state, params, cfg, lr, key):
@@ -202,6 +339,7 @@ def make_step(problem: Problem, data: post.Data, cfg) -> Callable:
   The metrics (each posterior term, log Z, ESS) are those the last θ₁ step evaluated: at θ₁
   before that step, on its minibatch of the large set (unbiased for L, as in the plain trainer),
   so logging costs no extra pass over the data."""
+  check_config(cfg)
   if cfg.theta1_steps < 1 or cfg.theta2_steps < 0:
     raise ValueError(f"train.theta1_steps must be >= 1 and train.theta2_steps >= 0; got "
                      f"{cfg.theta1_steps} and {cfg.theta2_steps}")
