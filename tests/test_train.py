@@ -138,3 +138,102 @@ def test_corrupt_or_incompatible_checkpoint_is_an_error(tmp_path):
       f.write_bytes(b"garbage")
   with pytest.raises(CheckpointError):
     Checkpointer(str(tmp_path / "checkpoints")).restore(init)
+
+
+# -- per-layer prior scales and the trainer's log Z self-checks --------------------------------
+
+def test_bad_scales_and_check_options_fail_before_training():
+  apply_fn, params, data = _toy(jax.random.key(0))
+  bad = [(dict(prior_scales="per_layer", kappa=0.0), "kappa"),
+         (dict(prior_scales="per_layer", prior_s=-1.0), "prior_s"),
+         (dict(prior_scales="layerwise"), "prior_scales"),
+         (dict(sigma2=0.0), "sigma2"),
+         (dict(logz_check_every=0), "logz_check_every"),
+         (dict(logz_check_policy="ignore"), "logz_check_policy"),
+         (dict(grad_estimator="magic"), "grad_estimator"),
+         (dict(max_moves=1), "max_moves")]
+  for over, match in bad:
+    cfg = nested.default_config()
+    cfg.update(over)
+    with pytest.raises(ValueError, match=match):
+      problem, t1, t2 = nested.make_problem(apply_fn, params, data, cfg)
+      nested.init(jax.random.key(1), problem, t1, t2, cfg)
+  with pytest.raises(ValueError, match="structure"):  # a σ pytree that does not match θ
+    post.chained_log_prior_terms(params, params, params, sigma1={"trunk": 1.0}, sigma2=1.0)
+  with pytest.raises(ValueError, match=r"sigma2\['intended'\]\['w'\]"):
+    s = jax.tree.map(lambda x: jnp.ones(()), params)
+    s["intended"]["w"] = jnp.zeros(())
+    post.chained_log_prior_terms(params, params, params, sigma1=1.0, sigma2=s)
+
+
+def test_per_layer_scales_follow_each_layers_initial_rms():
+  """σ₁,ℓ = s·RMS(layer ℓ's weights at init) on every leaf of the layer (biases at 0 too)."""
+  params = {"a": {"kernel": jnp.full((3, 2), 0.5), "bias": jnp.zeros(2)},
+            "b": {"kernel": jnp.full((2, 2), 2.0), "bias": jnp.zeros(2)}}
+  s1, s2 = post.scales.per_layer(params, 2.0, 0.1)
+  assert float(s1["a"]["bias"]) == pytest.approx(1.0) and float(s1["b"]["kernel"]) == 4.0
+  assert float(s2["a"]["kernel"]) == pytest.approx(0.1)
+  with pytest.raises(ValueError, match="no non-zero"):
+    post.scales.init_scales({"c": {"bias": jnp.zeros(3)}})
+
+
+@pytest.mark.parametrize("form", ["chained", "partitioned"])
+def test_per_layer_nested_training_runs(form):
+  apply_fn, params, data = _toy(jax.random.key(0))
+  cfg = nested.default_config()
+  cfg.update(form=form, prior_scales="per_layer", kappa=0.3, lam=5.0, logz_check_every=4)
+  problem, t1, t2 = nested.make_problem(apply_fn, params, data, cfg)
+  state = nested.init(jax.random.key(1), problem, t1, t2, cfg)
+  state, hist = fit(state, nested.make_step(problem, data, cfg), 8, show_progress=False,
+                    periodic=(4, nested.make_check(problem, cfg)), on_row=nested.check_row(cfg))
+  assert [r["step"] for r in hist if "logz_check/gap" in r] == [4, 8]
+  for r in hist:
+    if "logz_check/gap" in r:
+      assert abs(r["logz_check/gap"]) < max(1.0, 3 * r["logz_check/se"])
+      assert r["logz_check/cosine"] > 0.9
+
+
+def _drifted(cfg):
+  """A nested state whose tracked log Z is 50 nats off (as a drifted tracker would be)."""
+  apply_fn, params, data = _toy(jax.random.key(0))
+  problem, t1, t2 = nested.make_problem(apply_fn, params, data, cfg)
+  state = nested.init(jax.random.key(1), problem, t1, t2, cfg)
+  state = state.replace(track=state.track.replace(log_z=state.track.log_z - 50.0))
+  return problem, data, state
+
+
+def test_check_policies_reanchor_stop_and_warn(caplog):
+  cfg = nested.default_config()
+  cfg.update(lam=5.0, logz_check_every=2)
+  problem, data, state = _drifted(cfg)
+  step = nested.make_step(problem, data, cfg)
+  new, hist = fit(state, step, 2, show_progress=False, periodic=(2, nested.make_check(problem, cfg)),
+                  on_row=nested.check_row(cfg))
+  assert hist[-1]["logz_check/exceeded"] == 1.0 and abs(hist[-1]["logz_check/gap"]) > 40
+  # re-anchored: the tracker's log Z is the fresh one, its particles the fresh ones resampled
+  assert float(new.track.log_z) == pytest.approx(hist[-1]["logz_check/fresh_log_z"])
+  assert float(new.log_z) == float(new.track.log_z)
+  assert new.track.particles.energy.shape == (cfg.num_particles,)
+  cfg.logz_check_policy = "stop"
+  with pytest.raises(RuntimeError, match=r"step 2: log Z check failed.*\-[45]\d\.\d* nats"):
+    fit(state, step, 2, show_progress=False, periodic=(2, nested.make_check(problem, cfg)),
+        on_row=nested.check_row(cfg))
+  cfg.logz_check_policy = "warn"
+  import logging
+  with caplog.at_level(logging.WARNING):
+    kept, _ = fit(state, step, 2, show_progress=False,
+                  periodic=(2, nested.make_check(problem, cfg)), on_row=nested.check_row(cfg))
+  assert "log Z check failed" in caplog.text
+  assert float(kept.track.log_z) < hist[-1]["logz_check/fresh_log_z"] - 40  # not re-anchored
+
+
+def test_a_capped_tracker_stops_the_run():
+  cfg = nested.default_config()
+  cfg.update(lam=5.0, logz_check_policy="off", max_substeps=1, substep_ess=0.99,
+             lr_theta1=0.5)
+  apply_fn, params, data = _toy(jax.random.key(0))
+  problem, t1, t2 = nested.make_problem(apply_fn, params, data, cfg)
+  state = nested.init(jax.random.key(1), problem, t1, t2, cfg)
+  with pytest.raises(RuntimeError, match="max_substeps=1"):
+    fit(state, nested.make_step(problem, data, cfg), 5, show_progress=False,
+        on_row=nested.check_row(cfg))

@@ -45,7 +45,7 @@ from lprior import gaussian
 from lprior.logz import api as est
 from lprior.logz import particles as pt
 from lprior.logz import moves, sharding, smc, whitening
-from lprior.pytree import PyTree, leading_size, tree_add, tree_scale, tree_sub
+from lprior.pytree import PyTree, leading_size, tree_add, tree_dot, tree_scale, tree_sub
 
 TRANSPORTS = ("none", "mean", "metric")
 GRAD_ESTIMATORS = ("auto", "ibp", "stein")
@@ -74,6 +74,8 @@ class TrackingState:
   key: jax.Array
   step: jax.Array
   num_capped: jax.Array  # updates that hit max_substeps
+  grad_log_z: PyTree  # ∇θ₁ log Z at θ₁ from these particles (like θ₁)
+  log_z_ti: jax.Array  # log Z by integrating ∇θ₁ log Z along θ₁'s path (trapezoid rule)
 
 
 def chained(energy2_fn: Callable) -> tuple[Callable, Callable]:
@@ -87,17 +89,24 @@ def partitioned(energy12_fn: Callable, theta2_init: PyTree) -> tuple[Callable, C
 
 
 def init(key: jax.Array, theta1: PyTree, *, energy_fn: Callable, mean_fn: Callable, sigma,
-         num_particles: int = 128, mesh: Mesh | None = None, **smc_options: Any) -> TrackingState:
-  """Particles of p(θ₂′ | θ₁) and log Z(θ₁) from a fresh tempered SMC run."""
+         num_particles: int = 128, mesh: Mesh | None = None,
+         grad_energy_fn: Callable | None = None, grad_estimator: str = "auto",
+         **smc_options: Any) -> TrackingState:
+  """Particles of p(θ₂′ | θ₁), log Z(θ₁) and ∇θ₁ log Z from a fresh tempered SMC run
+  (`grad_energy_fn`, `grad_estimator` as in `update`)."""
   k_smc, k_track = jax.random.split(key)
   r = est.estimate(k_smc, partial(energy_fn, theta1), mean_fn(theta1), sigma, method="smc",
                    num_particles=num_particles, mesh=mesh, **smc_options)
   energy, grad = _evaluate(theta1, r.particles, energy_fn=energy_fn, num_particles=num_particles,
                            mesh=mesh)
   p = smc.Particles(r.particles, energy, grad, r.log_weights, jnp.arange(num_particles))
-  return TrackingState(theta1, r.log_z, r.stderr**2, p, r.info["final_step_size"],
-                       r.info["inv_mass"], k_track, jnp.zeros((), jnp.int32),
-                       jnp.zeros((), jnp.int32))
+  zero = jax.tree.map(jnp.zeros_like, theta1)
+  state = TrackingState(theta1, r.log_z, r.stderr**2, p, r.info["final_step_size"],
+                        r.info["inv_mass"], k_track, jnp.zeros((), jnp.int32),
+                        jnp.zeros((), jnp.int32), zero, r.log_z)
+  g = gradient(state, energy_fn=energy_fn, mean_fn=mean_fn, sigma=sigma,
+               grad_energy_fn=grad_energy_fn, grad_estimator=grad_estimator, mesh=mesh)
+  return state.replace(grad_log_z=g["grad_theta1"])
 
 
 @partial(jax.jit, static_argnames=("energy_fn", "num_particles", "mesh"))
@@ -324,10 +333,15 @@ def _update(state: TrackingState, theta1_new, sigma, *, energy_fn, mean_fn, grad
       (sub, state.theta1, theta1_new, sigma, state.step_size, state.inv_mass),
       (p.theta, p.energy, p.grad, p.log_w, p.eve))
   log_z, log_z_var = state.log_z + rep["delta_log_z"], state.log_z_var + rep["var"]
+  step = tree_sub(theta1_new, state.theta1)
+  log_z_ti = state.log_z_ti + 0.5 * (tree_dot(state.grad_log_z, step)
+                                     + tree_dot(rep["grad_theta1"], step))
   new = TrackingState(theta1_new, log_z, log_z_var, smc.Particles(theta, energy, grad, log_w, eve),
                       rep["step_size"], rep.pop("inv_mass"), key, state.step + 1,
-                      state.num_capped + rep["capped"].astype(jnp.int32))
-  return new, dict(rep, log_z=log_z, stderr=jnp.sqrt(log_z_var), num_capped=new.num_capped)
+                      state.num_capped + rep["capped"].astype(jnp.int32), rep["grad_theta1"],
+                      log_z_ti)
+  return new, dict(rep, log_z=log_z, stderr=jnp.sqrt(log_z_var), num_capped=new.num_capped,
+                   log_z_ti=log_z_ti)
 
 
 def config(smc_options: dict, *, transport: str | None = None, substep_ess: float = 0.5,
@@ -366,7 +380,8 @@ def update(state: TrackingState, theta1_new: PyTree, *, energy_fn: Callable, mea
   (of log_z, accumulated), grad_theta1 (∇θ₁ log Z, like θ₁), grad_var (its per-coordinate
   variance), grad_stderr, grad_estimator (0 'ibp', 1 'stein'), ess (the lowest over sub-steps,
   before resampling), resampled, acceptance, esjd, step_size, substeps, probes, moves, capped,
-  num_capped, num_grad_evals.
+  num_capped, num_grad_evals, log_z_ti (log Z by the trapezoid rule on ∇θ₁ log Z along the
+  path: a cross-check of the weights' log_z).
 
   transport: 'metric', 'mean' or 'none' (default 'metric' with the 'lowrank' metric, else
   'mean').  substep_ess: the conditional ESS fraction each sub-step keeps; max_substeps: the cap

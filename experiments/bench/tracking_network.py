@@ -1,0 +1,190 @@
+"""Benchmark: the tracked log Z and ∇θ₁ log Z on the main job's own network, during training.
+
+For each cell (form, λ, κ) one seed of the honest-QA world at the main job's sizes is trained by
+the nested trainer as the main job configures it (its self-checks included).  At every
+comparison step, *before* that step's own check, the tracker's log Z(θ₁) and ∇θ₁ log Z (at the
+θ₁ its particles stand at) are compared with a fresh tempered SMC of `ref_particles`, itself
+checked against a second independent one:
+  - the two references must agree within 3 combined SE; else their particles are doubled (up to
+    `ref_max_particles`) and, failing that, the checkpoint is *unverified* (both values kept);
+  - passed: |tracked − reference| ≤ max(1 nat, 3 combined SE) and cosine(∇ tracked, ∇ reference)
+    ≥ `min_cosine`; the references' own gradient cosine is reported as the yardstick.
+Cost: the trainer's median step time (sub-steps and amortised checks included) against plain
+SGD's on the same data, and the tracker's sub-steps, moves and gradient evaluations per step.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments.configs.honest_qa import get_config as honest_qa_config
+from lprior.honest_qa import experiment as hq
+from lprior.honest_qa.model import make_model
+from lprior.honest_qa.world import world_spec
+from lprior.logz import tracking
+from lprior.pytree import tree_dot, tree_sq_norm
+from lprior.train import nested, plain
+
+
+def cosine(a, b) -> float:
+  return float(tree_dot(a, b) / jnp.sqrt(tree_sq_norm(a) * tree_sq_norm(b) + 1e-30))
+
+
+def _reference(key, problem, theta1, tcfg, num_particles: int, mcmc_steps: int) -> dict:
+  """A fresh tempered SMC at θ₁: log Z, its SE, ∇θ₁ log Z (the tracker's estimator) and cost."""
+  t0 = time.perf_counter()
+  st = tracking.init(key, theta1, energy_fn=problem.energy_fn, mean_fn=problem.mean_fn,
+                     sigma=problem.sigma2, num_particles=num_particles,
+                     num_mcmc_steps=mcmc_steps, precondition=tcfg.precondition, rank=tcfg.rank)
+  g = tracking.gradient(st, energy_fn=problem.energy_fn, mean_fn=problem.mean_fn,
+                        sigma=problem.sigma2, grad_energy_fn=problem.grad_energy_fn)
+  return dict(log_z=float(st.log_z), se=float(jnp.sqrt(st.log_z_var)), grad=g["grad_theta1"],
+              grad_se=float(g["grad_stderr"]), seconds=time.perf_counter() - t0,
+              num_particles=num_particles)
+
+
+def references(key, problem, theta1, tcfg, c) -> tuple[dict, dict, bool]:
+  """Two independent references at θ₁, their particles doubled until they agree within 3
+  combined SE (or `ref_max_particles` is reached: then verified is False)."""
+  n = c.ref_particles
+  while True:
+    ka, kb = jax.random.split(jax.random.fold_in(key, n))
+    a = _reference(ka, problem, theta1, tcfg, n, c.ref_mcmc_steps)
+    b = _reference(kb, problem, theta1, tcfg, n, c.ref_mcmc_steps)
+    agree = abs(a["log_z"] - b["log_z"]) <= 3.0 * np.hypot(a["se"], b["se"]) + 1e-6
+    if agree or 2 * n > c.ref_max_particles:
+      return a, b, bool(agree)
+    n *= 2
+
+
+def _train_config(cfg_hq, cell: dict):
+  t = hq.group_train_config(cfg_hq, "chained" if cell["form"] == "chained" else "partitioned")
+  t.update(cell.get("train", {}))
+  t.lam = float(cell["lam"])
+  if "kappa" in cell:
+    t.prior_scales, t.kappa = "per_layer", float(cell["kappa"])
+  return t
+
+
+def run_cell(cfg_hq, data, cell: dict, c, log=print) -> dict:
+  """Train one cell and compare at `compare_every` steps (module docstring)."""
+  tcfg = _train_config(cfg_hq, cell)
+  model = make_model(world_spec(cfg_hq.world).n_answers, cfg_hq.model)
+  params0 = model.init(jax.random.key(1), data.x_small[0])
+  problem, t1, t2 = nested.make_problem(model.apply_fn, params0, data, tcfg)
+  state = nested.init(jax.random.key(2), problem, t1, t2, tcfg)
+  step = jax.jit(nested.make_step(problem, data, tcfg))
+  check = nested.make_check(problem, tcfg)
+  check = jax.jit(check) if check is not None else None
+  on_row = nested.check_row(tcfg)
+  rows, times, subs, moves, grads, checks_s = [], [], [], [], [], []
+  key = jax.random.key(100)
+  for s in range(c.num_steps + 1):
+    if s % c.compare_every == 0:
+      tr = state.track
+      g = tracking.gradient(tr, energy_fn=problem.energy_fn, mean_fn=problem.mean_fn,
+                            sigma=problem.sigma2, grad_energy_fn=problem.grad_energy_fn,
+                            grad_estimator=tcfg.grad_estimator)
+      a, b, agree = references(jax.random.fold_in(key, s), problem, tr.theta1, tcfg, c)
+      ref = 0.5 * (a["log_z"] + b["log_z"])
+      ref_se = 0.5 * np.hypot(a["se"], b["se"])
+      ref_grad = jax.tree.map(lambda x, y: 0.5 * (x + y), a["grad"], b["grad"])
+      se = float(np.hypot(float(jnp.sqrt(tr.log_z_var)), ref_se))
+      gap = float(tr.log_z) - ref
+      row = dict(step=s, tracked=float(tr.log_z), tracked_se=float(jnp.sqrt(tr.log_z_var)),
+                 ref_a=a["log_z"], ref_b=b["log_z"], ref_se_a=a["se"], ref_se_b=b["se"],
+                 ref_particles=a["num_particles"], refs_agree=agree, gap=gap, se=se,
+                 tol=max(1.0, 3.0 * se), cosine=cosine(g["grad_theta1"], ref_grad),
+                 ref_self_cosine=cosine(a["grad"], b["grad"]),
+                 grad_stderr=float(g["grad_stderr"]), ref_grad_stderr=a["grad_se"],
+                 estimator=["ibp", "stein"][int(g["grad_estimator"])],
+                 ref_seconds=a["seconds"] + b["seconds"])
+      row["log_z_ok"] = abs(gap) <= row["tol"]
+      row["grad_ok"] = row["cosine"] >= c.min_cosine
+      row["status"] = ("unverified" if not agree else
+                       "passed" if row["log_z_ok"] and row["grad_ok"] else "failed")
+      rows.append(row)
+      log(f"    step {s:5d}: tracked {row['tracked']:9.2f} ± {row['tracked_se']:.2f}  "
+          f"refs {a['log_z']:9.2f} / {b['log_z']:9.2f} (N={a['num_particles']}, ±{a['se']:.2f})  "
+          f"gap {gap:+7.2f} (tol {row['tol']:.2f})  cos {row['cosine']:.3f} "
+          f"(refs {row['ref_self_cosine']:.3f}, {row['estimator']})  {row['status']}",
+          flush=True)
+    if s == c.num_steps:
+      break
+    t0 = time.perf_counter()
+    state, m = step(state, jnp.asarray(s))
+    jax.block_until_ready(state)
+    times.append(time.perf_counter() - t0)
+    subs.append(int(m["logz_substeps"]))
+    moves.append(int(m["logz_moves"]))
+    done = s + 1
+    metrics = {k: float(v) for k, v in m.items() if jnp.ndim(v) == 0}
+    if check is not None and done % tcfg.logz_check_every == 0:
+      t0 = time.perf_counter()
+      state, cm = check(state, jnp.asarray(s))
+      jax.block_until_ready(state)
+      checks_s.append(time.perf_counter() - t0)
+      metrics.update({k: float(v) for k, v in cm.items()})
+    on_row(done, metrics)
+  # the first step compiles; the first check too
+  step_s = float(np.median(times[1:])) if len(times) > 1 else float("nan")
+  check_s = float(np.median(checks_s[1:] or checks_s)) if checks_s else 0.0
+  amortised = step_s + (check_s * len(checks_s) / max(len(times), 1))
+  out = dict(cell=cell, rows=rows, step_s=step_s, check_s=check_s, amortised_step_s=amortised,
+             substeps_mean=float(np.mean(subs)), substeps_max=int(np.max(subs)),
+             moves_mean=float(np.mean(moves)),
+             final=dict(lam_consistency=metrics.get("lam_consistency"),
+                        log_likelihood=metrics.get("log_likelihood")),
+             passed=all(r["status"] == "passed" for r in rows),
+             unverified=sum(r["status"] == "unverified" for r in rows))
+  return out
+
+
+def plain_step_s(cfg_hq, data, num_steps: int) -> float:
+  """Median seconds of a plain-SGD step (one head) on the same data."""
+  model = make_model(world_spec(cfg_hq.world).n_answers, cfg_hq.model, one_head=True)
+  params0 = model.init(jax.random.key(1), data.x_small[0])
+  state = plain.init(jax.random.key(2), params0, cfg_hq.train)
+  step = jax.jit(plain.make_step(model.apply_fn, data, cfg_hq.train))
+  times = []
+  for s in range(num_steps):
+    t0 = time.perf_counter()
+    state, _ = step(state, jnp.asarray(s))
+    jax.block_until_ready(state)
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times[1:]))
+
+
+def cells(c) -> list[dict]:
+  """Chained λ × κ, plus the partitioned form at the main job's settings."""
+  out = [dict(form="chained", lam=lam, kappa=k) for lam in c.lams for k in c.kappas]
+  if c.partitioned:
+    out.append(dict(form="partitioned", lam=c.partitioned_lam))
+  return out
+
+
+def run(cfg, log=print) -> dict:
+  c = cfg.tracking_network
+  cfg_hq = honest_qa_config(c.preset)
+  cfg_hq.num_seeds = 1
+  cfg_hq.train.update(c.train.to_dict())
+  data, _, _ = hq.seed_data(cfg_hq)
+  data = jax.tree.map(lambda x: x[0], data)
+  base = plain_step_s(cfg_hq, data, 30)
+  log(f"  plain SGD: {base * 1e3:.2f} ms/step")
+  results = []
+  for cell in cells(c):
+    log(f"  cell {cell}", flush=True)
+    r = run_cell(cfg_hq, data, cell, c, log)
+    r["step_ratio"] = r["amortised_step_s"] / base
+    log(f"    {r['amortised_step_s'] * 1e3:.1f} ms/step amortised (x{r['step_ratio']:.2f} plain; "
+        f"check {r['check_s']:.2f} s); sub-steps {r['substeps_mean']:.2f} (max "
+        f"{r['substeps_max']}), moves {r['moves_mean']:.1f}; "
+        f"{'PASSED' if r['passed'] else 'not passed'}", flush=True)
+    results.append(r)
+  return dict(preset=c.preset, plain_step_s=base, cells=results,
+              train=cfg_hq.train.to_dict())
