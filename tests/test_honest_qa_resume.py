@@ -12,6 +12,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ARGS = ["--config=experiments/configs/honest_qa.py:smoke", "--config.variants=c_chained",
+        "--config.train.logz_check_every=20",
         "--config.lam_sweep=()", "--config.num_steps=60", "--config.checkpoint_every=10",
         "--config.eval_every=30"]
 

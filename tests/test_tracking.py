@@ -209,7 +209,7 @@ def test_gradient_estimator_is_chosen_by_its_variance_and_its_stderr_is_right(la
     p = tracking.smc.Particles(exact, e, g, jnp.full(64, -jnp.log(64.0)), jnp.arange(64))
     st = tracking.TrackingState(theta1, jnp.zeros(()), jnp.zeros(()), p, jnp.ones(()), var,
                                 jax.random.key(0), jnp.zeros((), jnp.int32),
-                                jnp.zeros((), jnp.int32), jnp.zeros(d), jnp.zeros(()))
+                                jnp.zeros((), jnp.int32), jnp.zeros(d))
     out = tracking.gradient(st, energy_fn=energy_fn, mean_fn=mean_fn, sigma=sigma)
     picks.append(["ibp", "stein"][int(out["grad_estimator"])])
     ratios.append(_grad_z(out["grad_theta1"], g_exact, out["grad_var"]))

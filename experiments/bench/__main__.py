@@ -29,7 +29,8 @@ _CONFIG, _WORKDIR = define_flags("bench", "where the tables, JSON and plots go")
 
 def main(argv):
   del argv
-  from experiments.bench import logz_accuracy, memory, report, scaling, training_overhead
+  from experiments.bench import (logz_accuracy, memory, report, scaling, tracking_network,
+                                 training_overhead)
   from experiments.common.report import write_json
 
   cfg = _CONFIG.value
@@ -37,7 +38,8 @@ def main(argv):
   runners = dict(logz=lambda: logz_accuracy.run(cfg),
                  tracking=lambda: logz_accuracy.tracking_vs_fresh(cfg),
                  training=lambda: training_overhead.run(cfg),
-                 scaling=lambda: scaling.run(cfg), memory=lambda: memory.run(cfg))
+                 scaling=lambda: scaling.run(cfg), memory=lambda: memory.run(cfg),
+                 tracking_network=lambda: tracking_network.run(cfg))
   unknown = set(only) - set(runners)
   if unknown:
     raise ValueError(f"config.benchmarks names unknown benchmarks {sorted(unknown)}; "

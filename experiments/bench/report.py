@@ -65,6 +65,53 @@ def plot_memory(memory: dict, path: str | None):
   return save_figure(fig, path)
 
 
+def _cell_name(cell: dict) -> str:
+  k = f", κ={cell['kappa']:g}" if "kappa" in cell else ""
+  return f"{cell['form']} λ={cell['lam']:g}{k}"
+
+
+def plot_tracking_network(tn: dict, path: str | None):
+  """Gap (tracked − reference, with the tolerance band) and gradient cosine against step."""
+  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+  for r in tn["cells"]:
+    rows = r["rows"]
+    steps = [x["step"] for x in rows]
+    line, = ax1.plot(steps, [x["gap"] for x in rows], "o-", label=_cell_name(r["cell"]))
+    ax1.fill_between(steps, [-x["tol"] for x in rows], [x["tol"] for x in rows],
+                     color=line.get_color(), alpha=0.1)
+    ax2.plot(steps, [x["cosine"] for x in rows], "o-", color=line.get_color())
+  ax1.axhline(0, color="k", lw=0.5)
+  ax1.set(xlabel="training step", ylabel="tracked − reference log Z (nats)",
+          title="log Z gap (band: max(1, 3 SE))")
+  ax2.axhline(0.9, color="gray", ls=":")
+  ax2.set(xlabel="training step", ylabel="cosine(∇ tracked, ∇ reference)", ylim=(0, 1.02),
+          title="∇θ₁ log Z")
+  ax1.legend(fontsize=7)
+  return save_figure(fig, path)
+
+
+def tracking_network_rows(tn: dict) -> tuple[list[dict], list[dict]]:
+  """(one row per comparison, one row per cell) for the markdown report."""
+  per, cells = [], []
+  for r in tn["cells"]:
+    name = _cell_name(r["cell"])
+    for x in r["rows"]:
+      per.append(dict(cell=name, step=x["step"], tracked=x["tracked"],
+                      ref_a=x["ref_a"], ref_b=x["ref_b"], ref_n=x["ref_particles"],
+                      gap=x["gap"], tol=x["tol"], cosine=x["cosine"],
+                      ref_self_cosine=x["ref_self_cosine"], estimator=x["estimator"],
+                      status=x["status"]))
+    rows = r["rows"]
+    cells.append(dict(cell=name, passed=r["passed"], unverified=r["unverified"],
+                      max_abs_gap=max(abs(x["gap"]) for x in rows),
+                      min_cosine=min(x["cosine"] for x in rows),
+                      ms_per_step=1e3 * r["amortised_step_s"], x_plain=r["step_ratio"],
+                      check_s=r["check_s"], substeps=r["substeps_mean"],
+                      substeps_max=r["substeps_max"], moves=r["moves_mean"],
+                      final_lam_c=r["final"]["lam_consistency"]))
+  return per, cells
+
+
 def tables(results: dict) -> str:
   """The markdown report of whatever benchmarks ran."""
   parts = [f"# Benchmarks ({results['preset']}; {results['machine']})"]
@@ -95,6 +142,11 @@ def tables(results: dict) -> str:
     parts += ["## Memory of one tracking update", markdown_table(mem["grid"]),
               markdown_table(mem["measured"]) if mem["measured"] else "",
               f"largest problem in {mem['budget_gib']:g} GiB:", markdown_table(mem["largest"])]
+  if "tracking_network" in results:
+    per, cells = tracking_network_rows(results["tracking_network"])
+    parts += ["## Tracked log Z and ∇θ₁ log Z on the honest-QA network, against two fresh SMC "
+              f"references (plain SGD {1e3 * results['tracking_network']['plain_step_s']:.2f} "
+              "ms/step)", markdown_table(cells), markdown_table(per)]
   return "\n\n".join(p for p in parts if p)
 
 
@@ -102,7 +154,9 @@ def figures(results: dict, workdir: str) -> list[str]:
   made = []
   for key, fn, arg in (("logz", plot_logz, lambda r: r["logz"]["summary"]),
                        ("scaling", plot_scaling, lambda r: r["scaling"]),
-                       ("memory", plot_memory, lambda r: r["memory"])):
+                       ("memory", plot_memory, lambda r: r["memory"]),
+                       ("tracking_network", plot_tracking_network,
+                        lambda r: r["tracking_network"])):
     if key in results:
       path = os.path.join(workdir, f"{key}.png")
       fn(arg(results), path)

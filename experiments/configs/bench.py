@@ -1,15 +1,17 @@
 """Config of the benchmarks (`python -m experiments.bench`).  Presets: quick (< 2 min on 2 CPU
-cores; run by the test suite so the benchmarks never rot) and default (the figures in
-BUILD_NOTES).  `--quick` is short for `--config=experiments/configs/bench.py:quick`."""
+cores; run by the test suite so the benchmarks never rot), default (the figures in BUILD_NOTES;
+its tracking_network part is sized for a GPU) and cpu (tracking_network cut to what 2 cores run
+in about an hour).  `--quick` is short for `--config=experiments/configs/bench.py:quick`."""
 
 import ml_collections
 
-BENCHMARKS = ("logz", "tracking", "training", "scaling", "memory")
+BENCHMARKS = ("logz", "tracking", "training", "scaling", "memory", "tracking_network")
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.benchmarks = ",".join(BENCHMARKS)  # a comma-separated subset
+  # a comma-separated subset; tracking_network (GPU-sized at this preset) runs when named
+  c.benchmarks = ",".join(b for b in BENCHMARKS if b != "tracking_network")
   # 1. log Z accuracy against compute, ours beside BlackJAX (same N, MCMC steps, target ESS)
   c.dims = (100, 1000, 10000)
   c.lams = (1.0, 100.0, 1000.0)
@@ -37,8 +39,19 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.memory = ml_collections.ConfigDict(dict(
       particles=(64, 256, 1024), dims=(1000, 10000, 100000), measure=((256, 100000),),
       budget_gib=24.0, fit_particles=(256,)))
+  # 5. the tracked log Z and ∇θ₁ log Z on the honest-QA network during training, against two
+  # independent fresh SMC references (experiments/bench/tracking_network.py)
+  c.tracking_network = ml_collections.ConfigDict(dict(
+      preset="default", lams=(10.0, 100.0, 1000.0), kappas=(0.1, 0.3, 1.0), partitioned=True,
+      partitioned_lam=10.0, num_steps=1500, compare_every=300, ref_particles=1024,
+      ref_max_particles=4096, ref_mcmc_steps=8, min_cosine=0.9,
+      train=ml_collections.ConfigDict()))  # overrides of the main job's trainer (e.g. frontier)
   preset = preset or "default"
-  if preset == "quick":
+  if preset == "cpu":  # what a 2-core machine can run in about an hour
+    c.benchmarks = "tracking_network"
+    c.tracking_network.update(lams=(10.0, 100.0), kappas=(0.3,), num_steps=200,
+                              compare_every=50, ref_particles=256, ref_max_particles=1024)
+  elif preset == "quick":
     c.dims, c.lams, c.particles, c.repeats = (100,), (10.0,), (64,), 2
     c.methods = "smc,blackjax,naive,laplace"
     c.tracking.update(dim=100, metric_rank=16, num_particles=64, num_steps=10,
@@ -49,6 +62,6 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.memory.update(particles=(64,), dims=(1000, 10000), measure=(), budget_gib=1.0,
                     fit_particles=(64,))
   elif preset != "default":
-    raise ValueError(f"unknown preset {preset!r}; choose quick or default")
+    raise ValueError(f"unknown preset {preset!r}; choose quick, cpu or default")
   c.preset = preset
   return c
