@@ -8,6 +8,7 @@ import datetime
 import os
 import platform
 import sys
+import time
 
 from absl import app
 
@@ -50,7 +51,9 @@ def main(argv):
   os.makedirs(_WORKDIR.value, exist_ok=True)
   for name in only:
     print(f"== {name}", flush=True)
+    t0 = time.perf_counter()
     results[name] = runners[name]()
+    print(f"== {name}: {time.perf_counter() - t0:.0f} s", flush=True)
     write_json(os.path.join(_WORKDIR.value, "results.json"), results)  # partial results kept
   text = report.tables(results)
   with open(os.path.join(_WORKDIR.value, "table.md"), "w") as f:

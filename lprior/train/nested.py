@@ -56,7 +56,9 @@ def default_config() -> ml_collections.ConfigDict:
       logz="tracking", num_particles=8, num_mcmc_steps=2, precondition="diag", rank=8,
       fresh_every=10,
       # tracking (lprior.logz.tracking.update): sub-steps, moves, the ∇θ₁ log Z estimator
+      # transport: how particles follow θ₁ ('auto': 'newton', or 'metric' with 'lowrank')
       substep_ess=0.5, max_substeps=32, max_moves=2, jump_target=0.0, grad_estimator="auto",
+      transport="auto",
       # self-check every K steps: a fresh SMC (own particle count) at the tracker's θ₁; a gap
       # beyond max(tol, 3 SE) re-anchors the particles ('reanchor'), raises ('stop') or is
       # logged ('warn'); 'off': no checks
@@ -97,7 +99,8 @@ def check_config(cfg) -> None:
   """ValueError, before any training, for options that name nothing or cannot hold."""
   for key, valid in (("form", ("chained", "partitioned")), ("logz", LOGZ_METHODS),
                      ("mode", ("map", "sgld")), ("logz_check_policy", POLICIES),
-                     ("prior_scales", PRIOR_SCALES)):
+                     ("prior_scales", PRIOR_SCALES),
+                     ("transport", ("auto",) + tracking.TRANSPORTS)):
     if cfg[key] not in valid:
       raise ValueError(f"train.{key} must be one of {valid}; got {cfg[key]!r}")
   if cfg.prior_scales == "per_layer":
@@ -178,7 +181,8 @@ def _smc_options(cfg) -> dict:
 def _tracking_options(cfg) -> dict:
   return dict(substep_ess=cfg.substep_ess, max_substeps=cfg.max_substeps,
               max_moves=cfg.max_moves, jump_target=cfg.jump_target,
-              grad_estimator=cfg.grad_estimator)
+              grad_estimator=cfg.grad_estimator,
+              transport=None if cfg.transport == "auto" else cfg.transport)
 
 
 def _fresh(key, theta1, problem: Problem, cfg):
