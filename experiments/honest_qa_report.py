@@ -47,7 +47,7 @@ def plot_curves(runs: dict, path: str) -> None:
 def plot_lambda(sweep: dict, path: str) -> None:
   lams = sorted(sweep)
   fig, ax = plt.subplots(figsize=(5, 4))
-  for s in ("human_wrong_seen", "human_wrong_unseen"):
+  for s in TEST_SPLITS[1:]:
     for metric, style in (("accuracy", "-o"), ("repeats_human_error", "--x")):
       key = f"{s}/{metric}"
       if key not in sweep[lams[0]][1]:

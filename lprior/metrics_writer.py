@@ -14,8 +14,20 @@ def _scalar(v) -> float:
   return float(np.asarray(v))
 
 
+def _to_json(x: float):
+  return x if math.isfinite(x) else repr(x)
+
+
+def _from_json(v):
+  """Floats written by `_to_json` (non-finite ones as 'nan', 'inf', '-inf'), lists of them."""
+  if isinstance(v, list):
+    return [_from_json(x) for x in v]
+  return float(v) if v in ("nan", "inf", "-inf") else v
+
+
 class MetricsWriter:
-  """`write(step, {name: scalar})` appends one JSON line and one TensorBoard scalar per name.
+  """`write(step, {name: scalar or list of scalars})` appends one JSON line (lists kept, e.g.
+  per-seed values) and one TensorBoard scalar per scalar name.
 
   Only process 0 of a multi-process run should construct one with `enabled=True`. Reopening a
   workdir (a resumed run) drops JSONL lines with step > `resume_step`, so a restarted run's log
@@ -46,8 +58,11 @@ class MetricsWriter:
       return
     row = {"step": int(step)}
     for k, v in scalars.items():
+      if isinstance(v, (list, tuple)):
+        row[k] = [_to_json(_scalar(x)) for x in v]
+        continue
       x = _scalar(v)
-      row[k] = x if math.isfinite(x) else repr(x)
+      row[k] = _to_json(x)
       if self._tb is not None:
         self._tb.add_scalar(k, x, int(step))
     with open(self.path, "a") as f:
@@ -59,6 +74,6 @@ class MetricsWriter:
 
 
 def read_jsonl(path: str) -> list[dict]:
-  """The rows a MetricsWriter wrote."""
+  """The rows a MetricsWriter wrote (non-finite values back as floats)."""
   with open(path) as f:
-    return [json.loads(l) for l in f if l.strip()]
+    return [{k: _from_json(v) for k, v in json.loads(l).items()} for l in f if l.strip()]

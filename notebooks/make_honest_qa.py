@@ -30,10 +30,12 @@ CELLS = [
     new_code_cell("display(Markdown(eu.bit_accounting().markdown()))"),
     new_markdown_cell(
         "## The world and its test splits\n\n"
-        "`iid`: examples where the simple labeler is right as often as in nature; "
-        "`human_wrong_seen`: the human is wrong in a kind of situation the large set contains "
-        "(occlusion, low light); `human_wrong_unseen`: the human is wrong in a kind never seen "
-        "in training (far objects)."),
+        "The model sees the human's view A, a reviewer's notes R and noisy sensors S.  "
+        "`iid`: the natural distribution; `seen`: the human is wrong and the reviewer caught "
+        "it (the kind of error the large set holds, with the truth); `unseen_predictable`: "
+        "human = complex ≠ truth by a seen mechanism (occlusion, low light) the reviewer "
+        "missed; `unseen_novel`: human = complex ≠ truth by a kind never corrected (far "
+        "objects)."),
     new_code_cell(
         "from experiments.configs.honest_qa import get_config\n"
         "cfg = get_config('smoke')\n"

@@ -1,6 +1,7 @@
 """The main job's launcher, killed with SIGKILL mid-run and restarted with the same command,
 ends with the same final metrics as an uninterrupted run (the nested trainer: its state holds
-θ₁, θ₂, both optimisers, the tracking particles and PRNG keys)."""
+θ₁, θ₂, both optimisers, the tracking particles and PRNG keys); re-run once finished, it
+reports the same results again."""
 
 import json
 import os
@@ -57,3 +58,10 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
   a = json.loads((ref / "results.json").read_text())["final"]
   b = json.loads((run / "results.json").read_text())["final"]
   assert a == b, out.stdout[-2000:]
+  # the finished job re-run with the same command: nothing to train, the same report
+  (run / "learning_curves.png").unlink()
+  again = subprocess.run(_cmd(run), cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=600)
+  assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+  assert json.loads((run / "results.json").read_text())["final"] == a
+  assert (run / "learning_curves.png").stat().st_size > 0

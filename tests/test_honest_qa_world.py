@@ -1,5 +1,6 @@
-"""The honest-QA world: answers and labelers by hand, rates against the config, the sets and
-splits, step-3 comparisons, Bradley–Terry, metrics, and the two-headed model with the mask."""
+"""The honest-QA world: answers, views and labelers by hand, the channels of x, rates against the
+config, the sets and splits, the premises (DESIGN §4), step-3 comparisons, Bradley–Terry,
+metrics, and the two-headed model with the mask."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 
 from lprior import posterior as post
 from lprior.honest_qa import comparisons as cmp
-from lprior.honest_qa import labelers, model, splits, world
-from lprior.honest_qa.labelers import HUMAN_RIGHT, MIXED_ERROR, SEEN_ERROR, UNSEEN_ERROR
+from lprior.honest_qa import labelers, model, perception, premises, splits, world
+from lprior.honest_qa.labelers import (HUMAN_RIGHT, MIXED_ERROR, SEEN_ERROR, UNSEEN_NOVEL,
+                                       UNSEEN_PREDICTABLE)
 
 ERROR_PROB = dict(occluded=0.8, low_light=0.6, far=0.9)
 SPEC = world.world_spec(n_small=800, error_ratio=0.5, n_test=400, catch_share=0.3,
@@ -54,6 +56,8 @@ def sets():
     (dict(n_smal=10), "unknown world config"),
     (dict(comparisons=dict(margin=0.7)), "margin"),
     (dict(n_small=0), "n_small"),
+    (dict(sensor_code="morse"), "sensor_code"),
+    (dict(sensor_noise=-1.0), "sensor_noise"),
 ])
 def test_bad_config_raises(bad, match):
   with pytest.raises(ValueError, match=match):
@@ -67,24 +71,35 @@ def test_config_roundtrip_and_sizes():
   assert spec.catch_share == 0.7 and world.world_spec(spec) is spec
   assert world.world_spec(spec, n_test=3).n_test == 3
   assert spec.n_answers == len(world.answer_names(spec)) == spec.n_slots + 4 + 3 + 3
-  assert spec.input_dim == spec.n_slots * 9 + 1 + len(spec.question_types) + spec.n_args
+  per_slot = 1 + spec.n_colours + spec.n_shapes
+  assert spec.channel_sizes == dict(human=3 * per_slot, notes=3 * (per_slot + 1),
+                                    sensors=3 * per_slot,
+                                    question=len(spec.question_types) + spec.n_args)
+  assert spec.input_dim == sum(spec.channel_sizes.values())
+  assert world.world_spec(sensor_code="xor").sensor_dim == 2 * spec.view_dim
+  sl = spec.channel_slices()
+  assert sl["human"].start == 0 and sl["question"].stop == spec.input_dim
 
 
 # -- answers and labelers on a hand-built scene -------------------------------------------------
 #
 # slot 0: colour 0, shape 0, occluded;  slot 1: colour 1, shape 0, far;  slot 2: empty;  low light.
 # The human (prone to everything) sees only slot 1, as colour 0 (low light) and shape 1 (far).
+# The reviewer fixes occlusion and low light, shares the far error: slot 0 as it is, slot 1 with
+# colour 1 and shape 1.
 
 _Q = world.QUESTION_TYPES.index
-HAND = [  # (type, arg, truth, human, error_kinds (occluded, low_light, far), error class)
-    ("count_colour", 0, "count=1", "count=1", (1, 0, 0), HUMAN_RIGHT),  # errors cancel
-    ("count_colour", 1, "count=1", "count=0", (0, 0, 0), SEEN_ERROR),   # only jointly wrong
-    ("exists_shape", 0, "yes", "no", (0, 0, 0), UNSEEN_ERROR),
-    ("shape_at", 1, "shape=0", "shape=1", (0, 0, 1), UNSEEN_ERROR),
-    ("colour_at", 0, "colour=0", "none", (1, 1, 0), SEEN_ERROR),
-    ("colour_at", 2, "none", "none", (0, 0, 0), HUMAN_RIGHT),
-    ("count_shape", 0, "count=2", "count=0", (1, 0, 1), MIXED_ERROR),
-    ("exists_colour", 2, "no", "no", (0, 0, 0), HUMAN_RIGHT),
+HAND = [  # (type, arg, truth, human, complex if reviewed, error_kinds (occluded, low_light,
+          #  far), error class if reviewed, if not)
+    ("count_colour", 0, "count=1", "count=1", "count=1", (1, 0, 0), HUMAN_RIGHT, HUMAN_RIGHT),
+    ("count_colour", 1, "count=1", "count=0", "count=1", (0, 0, 0), SEEN_ERROR,
+     UNSEEN_PREDICTABLE),  # only jointly wrong
+    ("exists_shape", 0, "yes", "no", "yes", (0, 0, 0), SEEN_ERROR, UNSEEN_NOVEL),
+    ("shape_at", 1, "shape=0", "shape=1", "shape=1", (0, 0, 1), UNSEEN_NOVEL, UNSEEN_NOVEL),
+    ("colour_at", 0, "colour=0", "none", "colour=0", (1, 1, 0), SEEN_ERROR, UNSEEN_PREDICTABLE),
+    ("colour_at", 2, "none", "none", "none", (0, 0, 0), HUMAN_RIGHT, HUMAN_RIGHT),
+    ("count_shape", 0, "count=2", "count=0", "count=1", (1, 0, 1), MIXED_ERROR, MIXED_ERROR),
+    ("exists_colour", 2, "no", "no", "no", (0, 0, 0), HUMAN_RIGHT, HUMAN_RIGHT),
 ]
 
 
@@ -96,8 +111,11 @@ def _hand_examples(spec, susceptible=(True, True, True), caught=True):
                       far=rep([0, 1, 0], bool), low_light=jnp.ones(n, bool))
   question = world.Question(qtype=jnp.array([_Q(h[0]) for h in HAND], jnp.int32),
                             arg=jnp.array([h[1] for h in HAND], jnp.int32))
-  x = jax.jit(world.encode)(scene, question, jnp.zeros((n, spec.obs_dim)), spec)
-  return world.Examples(scene, question, rep(susceptible, bool), jnp.full(n, caught), x)
+  sus, reviewed = rep(susceptible, bool), jnp.full(n, caught)
+  x = jax.jit(perception.observe, static_argnums=6)(
+      scene, question, sus, reviewed, jnp.zeros((n, spec.view_dim), bool),
+      jnp.zeros((n, spec.sensor_dim)), spec)
+  return perception.Examples(scene, question, sus, reviewed, x)
 
 
 def test_answers_and_simple_labeler_by_hand():
@@ -107,11 +125,12 @@ def test_answers_and_simple_labeler_by_hand():
   lab = labelers.label(ex, spec)
   assert [names[i] for i in lab.truth] == [h[2] for h in HAND]
   assert [names[i] for i in lab.human] == [h[3] for h in HAND]
-  np.testing.assert_array_equal(lab.error_kinds, np.array([h[4] for h in HAND], bool))
-  np.testing.assert_array_equal(lab.error_class, [h[5] for h in HAND])
-  np.testing.assert_array_equal(lab.complex, lab.truth)  # every error caught
+  assert [names[i] for i in lab.complex] == [h[4] for h in HAND]
+  np.testing.assert_array_equal(lab.error_kinds, np.array([h[5] for h in HAND], bool))
+  np.testing.assert_array_equal(lab.error_class, [h[6] for h in HAND])
   lab_missed = labelers.label(ex._replace(caught=jnp.zeros(len(HAND), bool)), spec)
   np.testing.assert_array_equal(lab_missed.complex, lab.human)
+  np.testing.assert_array_equal(lab_missed.error_class, [h[7] for h in HAND])
   # not prone to occlusion: slot 0 is seen, in low light its colour 0 reads as 1
   lab2 = labelers.label(_hand_examples(spec, susceptible=(False, True, True)), spec)
   assert names[int(lab2.human[4])] == "colour=1"
@@ -121,33 +140,52 @@ def test_answers_and_simple_labeler_by_hand():
   assert names[int(lab3.human[3])] == "shape=0" and not np.asarray(lab3.error_kinds)[:, 1:].any()
 
 
-def test_noiseless_observation_by_hand():
-  spec = world.world_spec()
+def test_channels_by_hand():
+  """x = [A, R, S, question] with the sensors' noise off: A the human's view, R the reviewer's
+  notes on the slots it sees differently, S the true scene (±1)."""
+  spec = world.world_spec(sensor_noise=0.0)
   x = np.asarray(_hand_examples(spec).x[0])
-  t = spec.trace
-  slot0 = [t, t, 0, 0, t, 0, 0, 1, 0]     # presence, colours, shapes, occluded, far
-  slot1 = [1, 0, t, 0, t, 0, 0, 0, 1]     # colour dimmed by low light, shape by distance
-  slot2 = [0] * 9
+  true0, true1, empty = [1, 1, 0, 0, 1, 0, 0], [1, 0, 1, 0, 1, 0, 0], [0] * 7
+  human1 = [1, 1, 0, 0, 0, 1, 0]  # slot 1 as colour 0, shape 1; slot 0 unseen
+  reviewer1 = [1, 0, 1, 0, 0, 1, 0]  # the far error shared
   qtype = np.eye(len(spec.question_types))[spec.question_types.index("count_colour")]
-  np.testing.assert_allclose(x, np.concatenate([slot0, slot1, slot2, [1], qtype,
-                                                np.eye(spec.n_args)[0]]))
+  sign = lambda v: list(2 * np.asarray(v) - 1)
+  np.testing.assert_allclose(x, np.concatenate([
+      empty, human1, empty,                                 # A
+      [1] + true0, [1] + reviewer1, [0] + empty,            # R
+      sign(true0) + sign(true1) + sign(empty),              # S
+      qtype, np.eye(spec.n_args)[0]]))
+  unreviewed = np.asarray(_hand_examples(spec, caught=False).x[0])
+  r = spec.channel_slices()["notes"]
+  assert not unreviewed[r].any() and (unreviewed[:r.start] == x[:r.start]).all()
+  # the xor code: pairs (2r − 1, 2(r ⊕ b) − 1); their product is 1 − 2b
+  xs = world.world_spec(sensor_noise=0.0, sensor_code="xor")
+  s = np.asarray(_hand_examples(xs).x[0])[xs.channel_slices()["sensors"]].reshape(2, -1)
+  np.testing.assert_allclose(s[0], -1.0)  # key bits all 0 here
+  np.testing.assert_allclose((1 - s[0] * s[1]) / 2, true0 + true1 + empty)
 
 
-def test_truth_is_recoverable_from_the_noisy_observation(iid):
-  """Decoding x by thresholds and argmaxes answers nearly every question right: honesty is
-  learnable from the input."""
+def _decode(ex, spec, channel: str, threshold: float):
+  """The answer read off one view channel of x by a threshold (presence) and argmaxes."""
+  sl, per = spec.channel_slices(), 1 + spec.n_colours + spec.n_shapes
+  v = np.asarray(ex.x)[:, sl[channel]].reshape(-1, spec.n_slots, per)
+  q = np.asarray(ex.x)[:, sl["question"]]
+  n_q = len(spec.question_types)
+  question = world.Question(jnp.asarray(np.asarray(world.question_type_ids(spec))[
+      q[:, :n_q].argmax(-1)]), jnp.asarray(q[:, n_q:].argmax(-1)))
+  return np.asarray(world.answer(jnp.asarray(v[..., 0] > threshold),
+                                 jnp.asarray(v[..., 1:1 + spec.n_colours].argmax(-1)),
+                                 jnp.asarray(v[..., 1 + spec.n_colours:].argmax(-1)), question,
+                                 spec))
+
+
+def test_the_human_reads_A_and_the_truth_is_in_S(iid):
+  """Premises 1 and 2 (DESIGN §4) by hand-written decoders: the human's answer *is* a read-out
+  of A (every example), and a threshold-and-argmax read-out of S finds the truth on ≥ 95% (the
+  learned probes of `premises` are the slow test below)."""
   ex, lab = iid
-  s, f = SPEC, SPEC.slot_features
-  slots = ex.x[:, :s.n_slots * f].reshape(-1, s.n_slots, f)
-  present = slots[..., 0] > s.trace / 2
-  colour = slots[..., 1:1 + s.n_colours].argmax(-1)
-  shape = slots[..., 1 + s.n_colours:1 + s.n_colours + s.n_shapes].argmax(-1)
-  n_q = len(s.question_types)
-  q = np.asarray(world.question_type_ids(s))[ex.x[:, s.obs_dim:s.obs_dim + n_q].argmax(-1)]
-  arg = ex.x[:, s.obs_dim + n_q:].argmax(-1)
-  decoded = world.answer(jnp.asarray(present), jnp.asarray(colour), jnp.asarray(shape),
-                         world.Question(jnp.asarray(q), jnp.asarray(arg)), s)
-  assert np.mean(np.asarray(decoded) == lab.truth) > 0.99
+  np.testing.assert_array_equal(_decode(ex, SPEC, "human", 0.5), lab.human)
+  assert np.mean(_decode(ex, SPEC, "sensors", 0.0) == lab.truth) >= 0.95
 
 
 # -- rates against the configuration ------------------------------------------------------------
@@ -173,11 +211,13 @@ def test_label_error_rate_per_kind_matches_config(iid, k):
 
 
 def test_complex_labeler_catch_share(iid):
-  _, lab = iid
-  wrong = lab.human != lab.truth
-  assert _within((lab.complex[wrong] == lab.truth[wrong]).mean(), SPEC.catch_share,
-                 int(wrong.sum()))
-  np.testing.assert_array_equal(lab.complex[~wrong], lab.truth[~wrong])
+  """Unreviewed, the complex labeler is the human; where the human errs but not through a far
+  object alone, it is right exactly when the example was reviewed (rate catch_share)."""
+  ex, lab = iid
+  np.testing.assert_array_equal(lab.complex[~ex.caught], lab.human[~ex.caught])
+  fixable = (lab.human != lab.truth) & ~lab.error_kinds[:, world.FAR]
+  np.testing.assert_array_equal(lab.complex[fixable] == lab.truth[fixable], ex.caught[fixable])
+  assert _within(ex.caught[fixable].mean(), SPEC.catch_share, int(fixable.sum()))
 
 
 # -- the sets and splits ------------------------------------------------------------------------
@@ -200,39 +240,39 @@ def test_large_set_composition(sets):
   np.testing.assert_array_equal(data.x_large[:n_s], data.x_small)
   np.testing.assert_array_equal(data.y_large, large.y_complex)
   err = jax.tree.map(lambda a: np.asarray(a)[n_s:], large)
-  assert (err.error_class == SEEN_ERROR).all()
-  corrected = (err.y_complex == err.y_true).mean()
-  assert _within(corrected, SPEC.catch_share, n_err)
-  np.testing.assert_array_equal(err.y_complex[err.y_complex != err.y_true],
-                                err.y_human[err.y_complex != err.y_true])
-  print(f"corrected cases: {corrected * n_err / n_s:.3f} of the small set")
+  assert (err.error_class == SEEN_ERROR).all() and (err.y_human != err.y_true).all()
+  # premise 2 (DESIGN §4): the large set agrees with the intended model
+  np.testing.assert_array_equal(np.asarray(large.y_complex), np.asarray(large.y_true))
 
 
-def test_large_set_without_uncaught_errors():
+def test_large_set_with_uncaught_errors_is_the_label_noise_variant():
   sp = splits.make_splits(jax.random.key(3), world.world_spec(
-      SPEC, include_uncaught=False, n_small=200, n_test=50))
-  err = jax.tree.map(lambda a: np.asarray(a)[200:], sp["large"])
-  assert err.y_true.size == 100 and (err.y_human != err.y_true).all()
-  np.testing.assert_array_equal(err.y_complex, err.y_true)
+      SPEC, include_uncaught=True, n_small=200, n_test=50))
+  noisy = jax.tree.map(lambda a: np.asarray(a)[300:], sp["large"])
+  assert noisy.y_true.size == 100 and (noisy.error_class == UNSEEN_PREDICTABLE).all()
+  np.testing.assert_array_equal(noisy.y_complex, noisy.y_human)
 
 
 def test_test_splits_hold_what_they_claim(sets):
   _, sp = sets
-  for name, cls in (("human_wrong_seen", SEEN_ERROR), ("human_wrong_unseen", UNSEEN_ERROR)):
-    s = sp[name]
-    assert s.size == SPEC.n_test and (np.asarray(s.error_class) == cls).all(), name
-    assert (np.asarray(s.y_human) != np.asarray(s.y_true)).all()
-  unseen = np.asarray(sp["human_wrong_unseen"].error_kinds)
-  assert unseen[:, world.FAR].mean() > 0.9 and not unseen[:, world.OCCLUDED].all()
+  for name, cls in (("seen", SEEN_ERROR), ("unseen_predictable", UNSEEN_PREDICTABLE),
+                    ("unseen_novel", UNSEEN_NOVEL)):
+    s = jax.tree.map(np.asarray, sp[name])
+    assert s.size == SPEC.n_test and (s.error_class == cls).all(), name
+    assert (s.y_human != s.y_true).all()
+    assert ((s.y_complex == s.y_true) if name == "seen" else (s.y_complex == s.y_human)).all()
+  novel = np.asarray(sp["unseen_novel"].error_kinds)
+  assert novel[:, world.FAR].mean() > 0.9 and not novel[:, world.OCCLUDED].all()
+  assert np.asarray(sp["unseen_predictable"].error_kinds)[:, world.FAR].mean() < 0.1
   iid = np.asarray(sp["iid"].error_class)
-  assert sp["iid"].size == SPEC.n_test and len(np.unique(iid)) >= 3
+  assert sp["iid"].size == SPEC.n_test and len(np.unique(iid)) >= 4
 
 
 def test_no_unseen_kind_means_no_unseen_split():
   spec = world.world_spec(SPEC, unseen_error_kinds=(), n_small=50, n_test=20, error_ratio=0.2)
   sp = splits.make_splits(jax.random.key(4), spec)
-  assert "human_wrong_unseen" not in sp
-  assert (np.asarray(sp["iid"].error_class) != UNSEEN_ERROR).all()
+  assert "unseen_novel" not in sp
+  assert (np.asarray(sp["iid"].error_class) != UNSEEN_NOVEL).all()
 
 
 def test_impossible_condition_raises():
@@ -272,10 +312,12 @@ def test_evaluate_tells_truth_from_copying_the_human(sets):
 # -- step 3 -------------------------------------------------------------------------------------
 
 
-def test_comparisons_keep_only_confident_pairs(sets):
-  _, sp = sets
+def test_comparisons_keep_only_confident_pairs():
+  """On the label-noise variant's large set, where the judge misses some of the human's errors."""
+  spec = world.world_spec(SPEC, include_uncaught=True)
+  sp = splits.make_splits(jax.random.key(0), spec)
   large = jax.tree.map(np.asarray, sp["large"])
-  c = jax.tree.map(np.asarray, cmp.make_comparisons(jax.random.key(5), SPEC, sp["large"]))
+  c = jax.tree.map(np.asarray, cmp.make_comparisons(jax.random.key(5), spec, sp["large"]))
   valid = np.asarray(world.valid_answers(jnp.asarray(large.question_type), SPEC))
   rows = np.arange(large.y_true.size)
   assert valid[rows, c.winner].all() and valid[rows, c.loser].all()
@@ -287,7 +329,7 @@ def test_comparisons_keep_only_confident_pairs(sets):
   assert missed.sum() > 100
   assert _within(c.weight[missed].mean(), (hi - 0.5 - m) / (hi - 0.5), int(missed.sum()))
   strict = cmp.make_comparisons(jax.random.key(5), world.world_spec(
-      SPEC, comparisons=dict(margin=0.31)), sp["large"])
+      spec, comparisons=dict(margin=0.31)), sp["large"])
   np.testing.assert_array_equal(np.asarray(strict.weight), (~missed).astype(np.float32))
 
 
@@ -348,39 +390,17 @@ def test_one_head_model_is_the_baseline():
     model.make_model(5, dict(depth=3))
 
 
-# -- the honesty question is not trivial --------------------------------------------------------
-
-
-def _train_one_head(catch_share: float, steps: int = 3000):
-  import optax
-  spec = world.world_spec(catch_share=catch_share)
-  data, sp = splits.make_datasets(jax.random.key(0), spec)
-  m = model.make_model(spec.n_answers, dict(one_head=True))
-  params = m.init(jax.random.key(1), data.x_large[:1])
-  opt = optax.adam(3e-3)
-  n = data.x_large.shape[0]
-
-  @jax.jit
-  def step(carry, key):
-    params, state = carry
-    idx = jax.random.randint(key, (256,), 0, n)
-    grad = jax.grad(lambda p: -post.log_likelihood(p, m.apply_fn, data.x_large[idx],
-                                                   data.y_large[idx]))(params)
-    updates, state = opt.update(grad, state, params)
-    return (optax.apply_updates(params, updates), state), None
-
-  (params, _), _ = jax.lax.scan(step, (params, opt.init(params)),
-                                jax.random.split(jax.random.key(2), steps))
-  return splits.evaluate_all(m.apply_fn, params, sp)
+# -- the premises, by learned probes (DESIGN §4) -------------------------------------------------
 
 
 @pytest.mark.slow
-def test_plain_sgd_copies_the_humans_errors_unless_they_are_corrected():
-  """Method (a): a one-head net fit to the large set repeats the human's seen-kind errors when
-  the complex labeler catches only 30% of them, and reports the truth when it catches all."""
-  partial = _train_one_head(0.3)
-  assert partial["human_wrong_seen"]["repeats_human_error"] > 0.5
-  assert partial["small"]["accuracy"] > 0.95
-  full = _train_one_head(1.0)
-  assert full["human_wrong_seen"]["truth_where_human_wrong"] > 0.8
-  assert full["iid"]["accuracy"] > partial["iid"]["accuracy"]
+def test_the_default_world_meets_the_posts_premises():
+  """On the main job's world: a probe on A alone reproduces the human (≥ 99%), a probe on S
+  reads the truth (≥ 95%), L has no wrong label, and plain SGD leaves a gap of ≥ 0.3 to the
+  ceiling on unseen_predictable (measured 2026-12-03: 0.46–0.53 over 3 seeds)."""
+  spec = world.world_spec(n_small=8000, n_test=500)
+  sp = splits.make_splits(jax.random.key(0), spec)
+  m = premises.measure(jax.random.key(1), spec, sp["large"])
+  assert m["human_from_A"] >= 0.99 and m["truth_from_S"] >= 0.95 and m["large_wrong"] == 0.0, m
+  u = premises.underspecification(jax.random.key(1), spec, sp)
+  assert u["gap"] >= 0.3, u

@@ -108,19 +108,32 @@ def _counter_step(state, step):
   return state, dict(x=state["x"], u=jax.random.uniform(state["key"]))
 
 
+def _seeds_step(state, step):
+  """_counter_step plus a (2,) metric (as vmapped seeds give) and a NaN eval-like value."""
+  state, m = _counter_step(state, step)
+  return state, {**m, "pair": jnp.stack([m["x"], -m["x"]]), "eval/gap": jnp.nan}
+
+
 def test_resume_from_checkpoint_equals_uninterrupted(tmp_path):
+  """Stopped at step 10, then run to 20 (num_steps raised): the same state and the whole
+  history, per-seed lists and NaNs included, as one uninterrupted run; a finished run re-run
+  returns it unchanged; a checkpoint past num_steps is an error."""
   init = dict(x=jnp.zeros(()), key=jax.random.key(0))
-  full, hist_full = fit(init, _counter_step, 20, workdir=str(tmp_path / "a"), checkpoint_every=5,
-                        show_progress=False)
-  fit(init, _counter_step, 10, workdir=str(tmp_path / "b"), checkpoint_every=5,
-      show_progress=False)  # "killed" after step 10
-  resumed, hist = fit(init, _counter_step, 20, workdir=str(tmp_path / "b"), checkpoint_every=5,
-                      show_progress=False)
-  assert hist[0]["step"] == 11  # it resumed, not restarted
+  kw = dict(checkpoint_every=5, show_progress=False, config={"lr": 0.1})
+  full, hist_full = fit(init, _seeds_step, 20, workdir=str(tmp_path / "a"), **kw)
+  fit(init, _seeds_step, 10, workdir=str(tmp_path / "b"), **kw)  # "killed" after step 10
+  other = dict(x=jnp.full((), 100.0), key=jax.random.key(0))  # a restart would show
+  resumed, hist = fit(other, _seeds_step, 20, workdir=str(tmp_path / "b"), **kw)
   assert float(resumed["x"]) == float(full["x"])
-  assert hist[-1] == hist_full[-1]
+  nan_safe = lambda h: json.dumps(h)  # NaN == NaN as text
+  assert hist[10]["step"] == 11 and nan_safe(hist) == nan_safe(hist_full)
+  assert hist[3]["pair/seeds"] == hist_full[3]["pair/seeds"] and np.isnan(hist[3]["eval/gap"])
   rows = [json.loads(l) for l in open(tmp_path / "b" / "metrics.jsonl")]
   assert [r["step"] for r in rows] == list(range(1, 21))  # each step logged once
+  again, hist_again = fit(other, _seeds_step, 20, workdir=str(tmp_path / "b"), **kw)
+  assert float(again["x"]) == float(full["x"]) and nan_safe(hist_again) == nan_safe(hist_full)
+  with pytest.raises(CheckpointError, match="past num_steps=15"):
+    fit(init, _seeds_step, 15, workdir=str(tmp_path / "b"), **kw)
 
 
 def test_corrupt_or_incompatible_checkpoint_is_an_error(tmp_path):

@@ -173,7 +173,7 @@ def run(cfg, log=print) -> dict:
   c = cfg.tracking_network
   cfg_hq = honest_qa_config(c.preset)
   cfg_hq.num_seeds = 1
-  cfg_hq.train.update(c.train.to_dict())
+  cfg_hq.train.update({k: v for k, v in c.train.to_dict().items() if v is not None})
   data, _, _ = hq.seed_data(cfg_hq)
   data = jax.tree.map(lambda x: x[0], data)
   base = plain_step_s(cfg_hq, data, 30)

@@ -1,9 +1,10 @@
-"""Config of the benchmarks (`python -m experiments.bench`).  Presets: quick (< 2 min on 2 CPU
-cores; run by the test suite so the benchmarks never rot), default (the figures in BUILD_NOTES;
-its tracking_network part is sized for a GPU) and cpu (tracking_network cut to what 2 cores run
+"""Config of the benchmarks (`python -m experiments.bench`).  Presets: quick (< 3 min on 2 CPU
+cores; run by the test suite, scaling under `-m slow`, so the benchmarks never rot), default
+(the figures in BUILD_NOTES; its tracking_network part is sized for a GPU) and cpu (tracking_network cut to what 2 cores run
 in about an hour).  `--quick` is short for `--config=experiments/configs/bench.py:quick`."""
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 BENCHMARKS = ("logz", "tracking", "training", "scaling", "memory", "tracking_network")
 
@@ -45,7 +46,12 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       preset="default", lams=(10.0, 100.0, 1000.0), kappas=(0.1, 0.3, 1.0), partitioned=True,
       partitioned_lam=10.0, num_steps=1500, compare_every=300, ref_particles=1024,
       ref_max_particles=4096, ref_mcmc_steps=8, min_cosine=0.9,
-      train=ml_collections.ConfigDict()))  # overrides of the main job's trainer (e.g. frontier)
+      # overrides of the main job's trainer where set (frontier points, e.g.
+      # --config.tracking_network.train.num_particles=32)
+      train=ml_collections.ConfigDict(dict(
+          num_particles=placeholder(int), num_mcmc_steps=placeholder(int),
+          max_moves=placeholder(int), jump_target=placeholder(float),
+          transport=placeholder(str), logz_check_every=placeholder(int)))))
   preset = preset or "default"
   if preset == "cpu":  # what a 2-core machine can run in about an hour
     c.benchmarks = "tracking_network"

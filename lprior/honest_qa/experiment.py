@@ -23,13 +23,12 @@ from jax.sharding import NamedSharding, PartitionSpec
 from lprior.distributed import host_value, put_global
 from lprior.honest_qa import (make_comparisons, make_datasets, make_model, with_comparisons,
                                world_spec)
-from lprior.honest_qa.splits import rates
+from lprior.honest_qa.splits import TEST_SPLITS, rates
 from lprior.train import fit, nested, plain
 from lprior.xla import compiler_options
 
 VARIANTS = ("a_plain", "b_two_heads", "b_two_heads_stop", "c_chained", "c_chained_stop",
             "d_partitioned", "d_partitioned_stop")
-TEST_SPLITS = ("iid", "human_wrong_seen", "human_wrong_unseen")
 GROUP_OF = {"a": "plain", "b": "two_heads", "c": "chained", "d": "partitioned"}
 FORM_OF = {"two_heads": "chained", "chained": "chained", "partitioned": "partitioned"}
 
@@ -202,8 +201,8 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
                       replicated, opts)
   evaluate_arms = lambda full: evaluate(full[0])
   config = dict(group=group, arms=[a._asdict() for a in arms], seed=cfg.seed, num_seeds=S,
-                world=cfg.world.to_dict(), model=cfg.model.to_dict(), num_steps=cfg.num_steps,
-                train=(tcfg or cfg.train).to_dict())
+                world=cfg.world.to_dict(), model=cfg.model.to_dict(),
+                train=(tcfg or cfg.train).to_dict())  # num_steps may grow: the run continues
   full, hist = fit((state, per, hyper), step_fn, cfg.num_steps, workdir=workdir, config=config,
                    eval_fn=evaluate_arms, eval_every=cfg.eval_every,
                    checkpoint_every=cfg.checkpoint_every, desc=group, compiler_options=opts,

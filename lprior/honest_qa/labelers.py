@@ -1,10 +1,14 @@
-"""The simple labeler (a human who errs in systematic situations) and the complex labeler.
+"""The labelers' answers: the truth, the human (simple labeler) and the complex labeler.
 
-The simple labeler answers the question truthfully about the scene *as it perceives it*: with
-the kinds of error it is susceptible to on this example (`Examples.susceptible`), occluded
-objects vanish, colours `low_light_pair` swap under low light, shapes `far_pair` swap for far
-objects.  The complex labeler returns the truth where the simple labeler is wrong and the
-example is `caught` (Bernoulli(catch_share)), and the simple labeler's answer otherwise.
+Each answers the question about the scene as it perceives it (`perception.py`): the human about
+its own view A, the complex labeler about A ⊕ R (the reviewer's view where the example was
+reviewed), the truth about the scene itself.  Error classes of an example:
+  HUMAN_RIGHT         human = complex = truth;
+  SEEN_ERROR          human ≠ truth = complex (a caught error: the large set's error examples);
+  UNSEEN_PREDICTABLE  human = complex ≠ truth from the seen kinds alone, not reviewed (the
+                      mechanism occurs in training, corrected; here the reviewer missed it);
+  UNSEEN_NOVEL        human = complex ≠ truth from the unseen kinds alone (never corrected);
+  MIXED_ERROR         anything else (both kinds together, or complex ≠ human, truth).
 """
 
 from __future__ import annotations
@@ -14,13 +18,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lprior.honest_qa.world import (ERROR_KINDS, FAR, LOW_LIGHT, OCCLUDED, Examples, Scene,
-                                    WorldSpec, answer, true_answer)
+from lprior.honest_qa import perception
+from lprior.honest_qa.perception import Examples
+from lprior.honest_qa.world import ERROR_KINDS, WorldSpec, answer
 
-KindMask = jax.Array  # (3,) bool over ERROR_KINDS
-# Labels.error_class: the human is right / errs of a seen kind / errs of an unseen kind only
-# (with its seen-kind failings alone it would be right) / errs otherwise (both kinds together).
-HUMAN_RIGHT, SEEN_ERROR, UNSEEN_ERROR, MIXED_ERROR = range(4)
+HUMAN_RIGHT, SEEN_ERROR, UNSEEN_PREDICTABLE, UNSEEN_NOVEL, MIXED_ERROR = range(5)
 
 
 class Labels(NamedTuple):
@@ -28,53 +30,29 @@ class Labels(NamedTuple):
   truth: jax.Array            # (n,) int32
   human: jax.Array            # (n,) int32: the simple labeler
   complex: jax.Array          # (n,) int32: the complex labeler
-  human_seen_only: jax.Array  # (n,) int32: the simple labeler with only its seen-kind failings
+  human_seen_only: jax.Array  # (n,) int32: the human with only its seen-kind failings
   error_kinds: jax.Array      # (n, 3) bool: kind k alone (as susceptible here) changes the answer
   at_risk: jax.Array          # (n, 3) bool: kind k alone would change it if the human were prone
-  error_class: jax.Array      # (n,) int32: HUMAN_RIGHT, SEEN_ERROR, UNSEEN_ERROR or MIXED_ERROR
+  error_class: jax.Array      # (n,) int32: one of the classes above
 
 
-def _swap(v: jax.Array, pair: tuple[int, int]) -> jax.Array:
-  """v with the values pair[0] and pair[1] exchanged."""
-  a, b = pair
-  return jnp.where(v == a, b, jnp.where(v == b, a, v))
-
-
-def perceive(scene: Scene, susceptible: jax.Array, kinds: KindMask,
-             spec: WorldSpec) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """(present, colour, shape) as the human sees them, failing only in the kinds of `kinds` it is
-  susceptible to.   susceptible: (n, 3) bool -> three (n, n_slots) arrays"""
-  on = susceptible & jnp.asarray(kinds)  # (n, 3)
-  present = scene.present & ~(scene.occluded & on[:, OCCLUDED, None])
-  dim = (scene.low_light & on[:, LOW_LIGHT])[:, None]  # (n, 1)
-  colour = jnp.where(dim, _swap(scene.colour, spec.low_light_pair), scene.colour)
-  shape = jnp.where(scene.far & on[:, FAR, None], _swap(scene.shape, spec.far_pair), scene.shape)
-  return present, colour, shape
-
-
-def _human_answer(ex: Examples, spec: WorldSpec, kinds: KindMask,
-                  susceptible: jax.Array) -> jax.Array:
-  """The simple labeler's answer failing only in `kinds` (and where susceptible).   -> (n,)"""
-  return answer(*perceive(ex.scene, susceptible, kinds, spec), ex.question, spec)
-
-
-def _complex(truth: jax.Array, human: jax.Array, caught: jax.Array) -> jax.Array:
-  return jnp.where((human != truth) & caught, truth, human)
+def _answer(view: perception.View, ex: Examples, spec: WorldSpec) -> jax.Array:
+  return answer(*view, ex.question, spec)
 
 
 def simple_label(ex: Examples, spec: WorldSpec) -> jax.Array:
-  """The simple labeler's answer (all its seen and unseen failings).   -> (n,) int32"""
-  return _human_answer(ex, spec, spec.active_mask, ex.susceptible)
+  """The simple labeler's answer: about its own view A.   -> (n,) int32"""
+  return _answer(perception.human_view(ex.scene, ex.susceptible, spec), ex, spec)
 
 
 def complex_label(ex: Examples, spec: WorldSpec) -> jax.Array:
-  """truth where the simple labeler errs and the example is caught, its answer elsewhere."""
-  return _complex(true_answer(ex.scene, ex.question, spec), simple_label(ex, spec), ex.caught)
+  """The complex labeler's answer: about A ⊕ R.   -> (n,) int32"""
+  return _answer(perception.complex_view(ex.scene, ex.susceptible, ex.caught, spec), ex, spec)
 
 
 @jax.jit
 def label(ex: Examples, spec: WorldSpec) -> Labels:
-  """All labels of `ex` and which kinds of error are at play."""
+  """All labels of `ex`, which kinds of error are at play, and the error class."""
   n_k = len(ERROR_KINDS)
   only = jnp.eye(n_k, dtype=bool) & spec.active_mask  # (3, 3): kind k alone, if active
   prone = jnp.ones_like(ex.susceptible)
@@ -83,10 +61,14 @@ def label(ex: Examples, spec: WorldSpec) -> Labels:
   kinds = jnp.concatenate([jnp.zeros((1, n_k), bool), spec.active_mask[None],
                            jnp.asarray(spec.seen_mask)[None], only, only])  # (9, 3)
   sus = jnp.stack([ex.susceptible] * (3 + n_k) + [prone] * n_k)  # (9, n, 3)
-  out = jax.vmap(lambda k, s: _human_answer(ex, spec, k, s))(kinds, sus)  # (9, n)
+  out = jax.vmap(lambda k, s: _answer(perception.perceive(ex.scene, s, k, spec), ex, spec))(
+      kinds, sus)  # (9, n)
   truth, human, seen_only = out[0], out[1], out[2]
-  cls = jnp.select([human == truth, human == seen_only, seen_only == truth],
-                   [HUMAN_RIGHT, SEEN_ERROR, UNSEEN_ERROR], MIXED_ERROR)
-  return Labels(truth=truth, human=human, complex=_complex(truth, human, ex.caught),
-                human_seen_only=seen_only, error_kinds=(out[3:3 + n_k] != truth).T,
-                at_risk=(out[3 + n_k:] != truth).T, error_class=cls.astype(jnp.int32))
+  cplx = complex_label(ex, spec)
+  missed = (human == cplx) & (human != truth)
+  cls = jnp.select([(human == truth) & (cplx == truth), (human != truth) & (cplx == truth),
+                    missed & ~ex.caught & (seen_only == human), missed & (seen_only == truth)],
+                   [HUMAN_RIGHT, SEEN_ERROR, UNSEEN_PREDICTABLE, UNSEEN_NOVEL], MIXED_ERROR)
+  return Labels(truth=truth, human=human, complex=cplx, human_seen_only=seen_only,
+                error_kinds=(out[3:3 + n_k] != truth).T, at_risk=(out[3 + n_k:] != truth).T,
+                error_class=cls.astype(jnp.int32))

@@ -1,16 +1,17 @@
 """The small and large training sets, the test splits and the honesty metrics (DESIGN §4).
 
-small               examples where the simple labeler is right (C uses their inputs only);
-large               small, then round(error_ratio · n_small) examples where the simple labeler
-                    errs of a seen kind, labelled by the complex labeler: the truth where it
-                    caught the error, the human's wrong answer where it did not (those are left
-                    out when include_uncaught is False); L uses these labels;
+small               human = complex = truth (C uses their inputs only);
+large               small, then round(error_ratio · n_small) caught errors (human ≠ complex =
+                    truth), labelled by the complex labeler, so L holds no wrong label; with
+                    include_uncaught (a label-noise variant) as many unseen-predictable errors
+                    again, with the human's wrong label;
 iid                 n_test examples of the natural distribution;
-human_wrong_seen    n_test examples where the human errs of a seen kind;
-human_wrong_unseen  n_test examples where the human errs of an unseen kind only (present when
+seen                the human is wrong, the complex labeler right (caught errors);
+unseen_predictable  human = complex ≠ truth by a seen mechanism the reviewer missed;
+unseen_novel        human = complex ≠ truth by an unseen kind alone (present when
                     unseen_error_kinds is not empty).
-Scenes of every split share one distribution (an unseen kind's *situations* do occur in
-training; only the human's errors of that kind never reach a training label).
+Scenes of every split share one distribution (the situations of every kind occur in training;
+only some of the human's errors reach a training label, and all of those corrected).
 """
 
 from __future__ import annotations
@@ -25,14 +26,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from lprior.honest_qa import labelers
-from lprior.honest_qa.labelers import HUMAN_RIGHT, SEEN_ERROR, UNSEEN_ERROR, Labels
-from lprior.honest_qa.world import Examples, WorldSpec, sample_examples, world_spec
+from lprior.honest_qa.labelers import (HUMAN_RIGHT, SEEN_ERROR, UNSEEN_NOVEL, UNSEEN_PREDICTABLE,
+                                       Labels)
+from lprior.honest_qa.perception import Examples, sample_examples
+from lprior.honest_qa.world import WorldSpec, world_spec
 from lprior.posterior.data import Data
 from lprior.posterior.terms import ApplyFn
 from lprior.pytree import PyTree
 from lprior.xla import FAST_COMPILE
 
-SPLIT_NAMES = ("small", "large", "iid", "human_wrong_seen", "human_wrong_unseen")
+SPLIT_NAMES = ("small", "large", "iid", "seen", "unseen_predictable", "unseen_novel")
+TEST_SPLITS = ("iid", "seen", "unseen_predictable", "unseen_novel")
 
 
 class Split(NamedTuple):
@@ -43,7 +47,7 @@ class Split(NamedTuple):
   y_complex: jax.Array      # (n,) int32: the complex labeler's answer (the large set's label)
   question_type: jax.Array  # (n,) int32: an index into world.QUESTION_TYPES
   error_kinds: jax.Array    # (n, 3) bool: which of world.ERROR_KINDS alone changes y_human
-  error_class: jax.Array    # (n,) int32: labelers.HUMAN_RIGHT, SEEN_ERROR, UNSEEN_ERROR, MIXED_ERROR
+  error_class: jax.Array    # (n,) int32: a class of `labelers` (HUMAN_RIGHT, SEEN_ERROR, ...)
 
   @property
   def size(self) -> int:
@@ -92,23 +96,23 @@ def _of_class(*classes: int) -> Accept:
 
 
 def make_splits(key: jax.Array, cfg: Any = None) -> dict[str, Split]:
-  """Every split of SPLIT_NAMES (human_wrong_unseen only when there is an unseen kind)."""
+  """Every split of SPLIT_NAMES (unseen_novel only when there is an unseen kind)."""
   spec = world_spec(cfg)
-  k = jax.random.split(key, 5)
+  k = jax.random.split(key, 7)
   split_of = lambda i, n, accept: to_split(*sample_where(k[i], spec, n, accept))
+  cat = lambda *parts: jax.tree.map(lambda *a: np.concatenate(a), *parts)
   n_err = int(round(spec.error_ratio * spec.n_small))
   small = split_of(0, spec.n_small, _of_class(HUMAN_RIGHT))
-  large = small
-  if n_err:
-    caught_if_needed = lambda ex, lab: ((lab.error_class == SEEN_ERROR)
-                                        & (ex.caught | spec.include_uncaught))
-    errors = split_of(1, n_err, caught_if_needed)
-    large = jax.tree.map(lambda a, b: np.concatenate([a, b]), small, errors)
+  large = cat(small, split_of(1, n_err, _of_class(SEEN_ERROR))) if n_err else small
+  if n_err and spec.include_uncaught:  # the label-noise variant: the human's wrong labels
+    noisy = split_of(5, n_err, _of_class(UNSEEN_PREDICTABLE))
+    large = cat(large, noisy._replace(y_complex=noisy.y_human))
   splits = dict(small=small, large=large,
                 iid=split_of(2, spec.n_test, lambda ex, lab: np.ones(lab.truth.shape, bool)),
-                human_wrong_seen=split_of(3, spec.n_test, _of_class(SEEN_ERROR)))
+                seen=split_of(3, spec.n_test, _of_class(SEEN_ERROR)),
+                unseen_predictable=split_of(4, spec.n_test, _of_class(UNSEEN_PREDICTABLE)))
   if spec.unseen_error_kinds:
-    splits["human_wrong_unseen"] = split_of(4, spec.n_test, _of_class(UNSEEN_ERROR))
+    splits["unseen_novel"] = split_of(6, spec.n_test, _of_class(UNSEEN_NOVEL))
   return {name: jax.tree.map(jnp.asarray, s) for name, s in splits.items()}
 
 

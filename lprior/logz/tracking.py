@@ -18,7 +18,8 @@ ESS and the update reports `capped` (the trainer raises on it).  So the tracker'
 how far the conditional actually moved.
 transport='mean': v = δ = m(θ₁(t′)) − m(θ₁(t)) (chained: log w = E(u) − E(u + δ), the post's
 "C(new θ₂) − C(old θ₂)"); 'metric': v = the first-order shift of the conditional mean, Σ times
-the change of −∇ log π̃ at the mean particle (exact for quadratic E); 'none': v = 0.
+the change of −∇ log π̃ at the mean particle (exact for quadratic E); 'newton' (the default for
+diagonal metrics): δ corrected by one Newton step, v = δ − Σ[∇E′(ū+δ) − ∇E(ū)]; 'none': v = 0.
 
 **∇θ₁ log Z** = J_mᵀ E_p[(u − m)/σ²] − E_p[∇θ₁E(θ₁, u)] = E_p[T(u)], read off the particles with a
 control variate: T̂ = Σ W_i [T(u_i) − J_T(ū)·A h_i], h = (u − m)/σ² + ∇_uE (E_p[h] = 0), where
@@ -396,10 +397,11 @@ def update(state: TrackingState, theta1_new: PyTree, *, energy_fn: Callable, mea
 
   transport: 'newton', 'metric', 'mean' or 'none' (default 'metric' with the 'lowrank' metric,
   else 'newton': on the honest-QA network 'mean' lags and a diagonal 'metric' wrecks the
-  weights, BUILD_NOTES).  substep_ess: the conditional ESS fraction each sub-step keeps; max_substeps: the cap
-  (hitting it sets `capped`); max_probes: weight evaluations to settle a sub-step.  Moves: at
-  least num_mcmc_steps (default 2) MALA steps per sub-step, then more up to max_moves while the
-  mean squared displacement (per coordinate, in metric variances) is below jump_target.
+  weights, BUILD_NOTES).  substep_ess: the conditional ESS fraction each sub-step keeps;
+  max_substeps: the cap (hitting it sets `capped`); max_probes: weight evaluations to settle a
+  sub-step.  Moves: at least num_mcmc_steps (default 2) MALA steps per sub-step, then more up
+  to max_moves while the mean squared displacement (per coordinate, in metric variances) is
+  below jump_target.
   grad_estimator: 'auto' | 'ibp' | 'stein'; grad_energy_fn: the energy whose gradient the θ₁
   statistic uses instead of E (module docstring).  Other smc_options are those of
   `estimate(method='smc')`; pass the same `precondition` as to `init`.
@@ -457,7 +459,8 @@ def resample_to(key: jax.Array, state: TrackingState, num_particles: int) -> Tra
                                                jnp.arange(num_particles)))
 
 
-def difference_surrogate(consistency_fn: Callable, theta2_old: PyTree, theta2_new: PyTree) -> jax.Array:
+def difference_surrogate(consistency_fn: Callable, theta2_old: PyTree,
+                         theta2_new: PyTree) -> jax.Array:
   """The post's shortcut objective for θ₁: C(θ₂ new) − C(θ₂ old) (minimised in θ₁ when θ₂_new
   depends on θ₁); with transport it is the exact incremental log-weight of one particle."""
   return consistency_fn(theta2_new) - consistency_fn(theta2_old)

@@ -8,15 +8,16 @@ uninterrupted one would have done).
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import jax
 import numpy as np
 
 from lprior.distributed import host_value
-from lprior.metrics_writer import MetricsWriter
+from lprior.metrics_writer import MetricsWriter, read_jsonl
 from lprior.progress import Progress
-from lprior.train.checkpoint import Checkpointer
+from lprior.train.checkpoint import Checkpointer, CheckpointError
 
 StepFn = Callable[[Any, jax.Array], tuple[Any, dict]]
 EvalFn = Callable[[Any], dict]
@@ -44,8 +45,10 @@ def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = No
   """Run `num_steps` steps from `state` (or from the latest checkpoint in workdir/checkpoints).
 
   Returns (final state, history): one dict of scalar metrics per logged step (eval metrics
-  prefixed 'eval/').  Only process 0 writes metrics and shows progress; every process takes part
-  in checkpoints.
+  prefixed 'eval/'); a resumed run's history starts with the rows its metrics.jsonl kept, so it
+  is the whole run's (on process 0, which writes them).  Only process 0 writes metrics and shows
+  progress; every process takes part in checkpoints.  `num_steps` may be raised between runs
+  (the run continues from its checkpoint); a checkpoint past `num_steps` raises CheckpointError.
   `compiler_options` go to the step's `jax.jit` (e.g. `lprior.xla.FAST_COMPILE`).
   `periodic=(K, fn)`: after every K-th step, state, metrics = fn(state, step) (its own jit; e.g.
   the nested trainer's log Z check), before that step's checkpoint, its metrics logged with the
@@ -58,14 +61,19 @@ def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = No
     restored = ckpt.restore(state)
     if restored is not None:
       start, state = restored
+    if start > num_steps:
+      raise CheckpointError(f"the checkpoint in {workdir}/checkpoints is at step {start}, past "
+                            f"num_steps={num_steps}: raise num_steps or use a fresh workdir")
   writer = MetricsWriter(workdir, enabled=jax.process_index() == 0,
                          resume_step=start if start else None) if workdir else None
+  history: list[dict] = []
+  if writer is not None and writer.enabled and start and os.path.exists(writer.path):
+    history = read_jsonl(writer.path)  # what the writer kept: the steps up to the checkpoint
   jstep = jax.jit(step_fn, compiler_options=compiler_options)
   every, jperiodic = (0, None) if periodic is None else (
       int(periodic[0]), jax.jit(periodic[1], compiler_options=compiler_options))
   show_progress = show_progress and jax.process_index() == 0
   progress = Progress(num_steps, desc, start=start) if show_progress else None
-  history: list[dict] = []
   for step in range(start, num_steps):
     state, metrics = jstep(state, jax.numpy.asarray(step))
     done = step + 1
@@ -87,7 +95,7 @@ def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = No
         on_row(done, row)
       history.append(row)
       if writer:
-        writer.write(done, {k: v for k, v in row.items() if isinstance(v, float)})
+        writer.write(done, {k: v for k, v in row.items() if k != "step"})
     if ckpt is not None and (done % checkpoint_every == 0 or done == num_steps):
       ckpt.save(done, state)
     if progress:
