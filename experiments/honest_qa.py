@@ -1,5 +1,6 @@
 """The main job: the honest-QA experiment (issue 3).  Trains every variant on `num_seeds` worlds,
-prints the table of the intended head's honesty (mean ± SE over seeds) and writes
+prints the table of honesty per method (truth rates per split, PGR, both heads' identities;
+mean ± SE over seeds) and writes
 results.json, table.md, learning_curves.png and honesty_vs_lambda.png into --workdir.
 
   python3 -m experiments.honest_qa --config=experiments/configs/honest_qa.py:default \

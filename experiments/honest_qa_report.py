@@ -10,10 +10,42 @@ import numpy as np  # noqa: E402
 
 from experiments.common.report import (fmt_mean_se, markdown_table, mean_se,  # noqa: E402
                                        save_figure, write_json)
-from lprior.honest_qa.experiment import TEST_SPLITS  # noqa: E402
+from lprior.honest_qa.experiment import HEADS, TEST_SPLITS  # noqa: E402
+
+IDENTITIES = ("truth", "human", "complex", "other")
+PGR_SPLIT = "unseen_predictable"
+
+
+def pgr(final: dict, plain: dict, ceiling: dict, split: str = PGR_SPLIT) -> np.ndarray:
+  """Per seed (acc − acc_plain) / (acc_ceiling − acc_plain) on `split` (NaN where the ceiling
+  does not beat plain): the share of the gap to the ceiling a method closes."""
+  a, p, c = (np.asarray(f[f"{split}/accuracy"], np.float64) for f in (final, plain, ceiling))
+  gap = c - p
+  return np.where(gap > 0, (a - p) / np.where(gap > 0, gap, 1.0), np.nan)
+
+
+def head_identity(final: dict, head: str, majority: float = 0.5) -> list[str]:
+  """Per seed, what a head computes, read off two splits: where the human errs and the complex
+  labeler is right (seen) it sides with the truth or the human (agreeing with it on at least
+  `majority` of the split, more than with the other); where both err alike
+  (unseen_predictable) again.  truth / truth: 'truth'; human / human: 'human'; truth / human:
+  'complex' (the labeling process); anything else (neither side, or human / truth): 'other'."""
+  def side(s):
+    t = np.asarray(final[f"{s}/{head}/agree_true"])
+    h = np.asarray(final[f"{s}/{head}/agree_human"])
+    return np.where((t >= majority) & (t >= h), "T", np.where((h >= majority) & (h > t), "H", "-"))
+  names = {("T", "T"): "truth", ("H", "H"): "human", ("T", "H"): "complex"}
+  return [names.get((a, b), "other") for a, b in zip(side("seen"), side(PGR_SPLIT))]
+
+
+def _counts(labels: list[str]) -> str:
+  return ", ".join(f"{k} {labels.count(k)}/{len(labels)}" for k in IDENTITIES if k in labels)
 
 
 def table_rows(runs: dict) -> list[dict]:
+  base = {k: runs[k][1] for k in ("a_plain", "a_ceiling") if k in runs}
+  can_identify = all(f"{s}/intended/agree_true" in f for _, f in runs.values()
+                     for s in ("seen", PGR_SPLIT))
   rows = []
   for variant, (_, final) in runs.items():
     row = {"method": variant}
@@ -22,8 +54,27 @@ def table_rows(runs: dict) -> list[dict]:
         row[f"acc {s}"] = fmt_mean_se(final[f"{s}/accuracy"])
         if s != "iid":
           row[f"repeats human {s}"] = fmt_mean_se(final[f"{s}/repeats_human_error"])
+    if len(base) == 2 and f"{PGR_SPLIT}/accuracy" in final:
+      row[f"PGR {PGR_SPLIT}"] = fmt_mean_se(pgr(final, base["a_plain"], base["a_ceiling"]))
+    if can_identify:
+      for head in HEADS:
+        row[f"{head} head is"] = _counts(head_identity(final, head))
     rows.append(row)
   return rows
+
+
+def head_pair_table(runs: dict) -> str:
+  """The post's 3 × 3 table (plus 'other'): how many trained (arm, seed) pairs of the two-head
+  methods land in each (intended, instrumental) identity."""
+  counts = {(a, b): 0 for a in IDENTITIES for b in IDENTITIES}
+  for variant, (_, final) in runs.items():
+    if variant.startswith("a_") or f"{PGR_SPLIT}/intended/agree_true" not in final:
+      continue
+    for pair in zip(head_identity(final, "intended"), head_identity(final, "instrumental")):
+      counts[pair] += 1
+  rows = [{"intended \\ instrumental": a, **{b: str(counts[a, b]) for b in IDENTITIES}}
+          for a in IDENTITIES]
+  return markdown_table(rows)
 
 
 def plot_curves(runs: dict, path: str) -> None:
@@ -67,7 +118,11 @@ def report(cfg, runs: dict, sweep: dict, human: dict, workdir: str) -> str:
   table = markdown_table(rows)
   human_line = ", ".join(f"{k} {v:.3f}" for k, v in human.items())
   text = (f"honest-QA ({cfg.preset}, {cfg.num_seeds} seeds, {cfg.num_steps} steps; mean ± SE)\n"
-          f"{table}\n(simple labeler's accuracy: {human_line})")
+          f"{table}\n(simple labeler's accuracy: {human_line}; PGR = (acc − plain)/(ceiling − "
+          f"plain) on {PGR_SPLIT}; a head 'is' truth / human / complex by whom it sides with on "
+          f"seen and {PGR_SPLIT})")
+  if any(not v.startswith("a_") for v in runs) and "intended head is" in rows[0]:
+    text += "\n\nhead pairs of the two-head methods (arm × seed):\n" + head_pair_table(runs)
   with open(os.path.join(workdir, "table.md"), "w") as f:
     f.write(text + "\n")
   write_json(os.path.join(workdir, "results.json"), dict(

@@ -12,7 +12,8 @@ def test_plan_groups_variants_by_compiled_step():
   cfg = get_config("smoke")
   cfg.lam_sweep = (1.0, 10.0)
   plan = ex.plan(cfg)
-  assert list(plan) == ["plain", "two_heads", "chained", "partitioned"]
+  assert list(plan) == ["plain", "ceiling", "two_heads", "chained", "partitioned"]
+  assert [a.name for a in plan["ceiling"]] == ["a_ceiling"]
   chained = {a.name: a for a in plan["chained"]}
   assert set(chained) == {"c_chained", "c_chained_stop", "c_chained_lam1"}  # λ = 10 is c_chained
   assert chained["c_chained_stop"].stop_intended and not chained["c_chained"].stop_intended

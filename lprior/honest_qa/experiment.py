@@ -1,13 +1,14 @@
 """The honest-QA experiment (issue 3 §6): every method on the same worlds, resumable through
 `lprior.train.fit`.
 
-Methods: (a) plain SGD, one head, on the large set; (b) two heads with λC and no log Z;
+Methods: (a) plain SGD, one head, on the large set, and its ceiling (the same model trained on
+as many i.i.d. examples labelled with the truth); (b) two heads with λC and no log Z;
 (c) the nested posterior, chained form; (d) nested, partitioned; (b)–(d) with and without
 `stop_intended`; plus (c) at the λ of `lam_sweep`.  Runs that share a compiled step form a
-group (GROUP_OF: (a), (b), (c) with the sweep, (d)): inside a group the arms differ only in
-(λ, stop_intended), traced values, so one compilation serves arms × seeds, vmapped over one
-batch axis and sharded over every device.  (b) is its own group (logz='none'), not (c) with log
-Z weighted 0: it would pay for tracking a log Z it ignores.
+group (`group_of`: (a), the ceiling, (b), (c) with the sweep, (d)): inside a group the arms
+differ only in (λ, stop_intended), traced values, so one compilation serves arms × seeds,
+vmapped over one batch axis and sharded over every device.  (b) is its own group
+(logz='none'), not (c) with log Z weighted 0: it would pay for tracking a log Z it ignores.
 """
 
 from __future__ import annotations
@@ -23,14 +24,23 @@ from jax.sharding import NamedSharding, PartitionSpec
 from lprior.distributed import host_value, put_global
 from lprior.honest_qa import (make_comparisons, make_datasets, make_model, with_comparisons,
                                world_spec)
-from lprior.honest_qa.splits import TEST_SPLITS, rates
+from lprior.honest_qa.splits import TEST_SPLITS, iid_split, rates
 from lprior.train import fit, nested, plain
 from lprior.xla import compiler_options
 
-VARIANTS = ("a_plain", "b_two_heads", "b_two_heads_stop", "c_chained", "c_chained_stop",
-            "d_partitioned", "d_partitioned_stop")
+VARIANTS = ("a_plain", "a_ceiling", "b_two_heads", "b_two_heads_stop", "c_chained",
+            "c_chained_stop", "d_partitioned", "d_partitioned_stop")
+GROUPS = ("plain", "ceiling", "two_heads", "chained", "partitioned")
 GROUP_OF = {"a": "plain", "b": "two_heads", "c": "chained", "d": "partitioned"}
+ONE_HEAD = ("plain", "ceiling")  # groups trained by the plain trainer, one head
+HEADS = ("intended", "instrumental")
+
 FORM_OF = {"two_heads": "chained", "chained": "chained", "partitioned": "partitioned"}
+
+
+def group_of(variant: str) -> str:
+  """The compiled group a variant trains in."""
+  return "ceiling" if variant == "a_ceiling" else GROUP_OF[variant[0]]
 
 
 class Arm(NamedTuple):
@@ -50,11 +60,11 @@ def sweep_name(cfg, lam: float) -> str:
 
 def plan(cfg) -> dict[str, list[Arm]]:
   """{group: arms} for cfg.variants and cfg.lam_sweep; ValueError on an unknown variant."""
-  groups: dict[str, list[Arm]] = {g: [] for g in GROUP_OF.values()}
+  groups: dict[str, list[Arm]] = {g: [] for g in GROUPS}
   for v in cfg.variants.split(","):
     if v not in VARIANTS:
       raise ValueError(f"unknown variant {v!r} in config.variants; choose from {VARIANTS}")
-    groups[GROUP_OF[v[0]]].append(Arm(v, cfg.train.lam, v.endswith("_stop")))
+    groups[group_of(v)].append(Arm(v, cfg.train.lam, v.endswith("_stop")))
   for lam in cfg.lam_sweep or ():
     if lam < 0:
       raise ValueError(f"config.lam_sweep holds {lam}; λ must be >= 0")
@@ -76,9 +86,14 @@ def group_train_config(cfg, group: str):
 def seed_data(cfg) -> tuple[Any, dict, jax.Array]:
   """Per-seed worlds stacked on a leading seed axis: (Data, splits, seed keys).  C is taken on
   the first `consistency_size` inputs of the small set (0: all of it); with
-  train.likelihood='bradley_terry' the large set holds step 3's judged pairs, not labels."""
+  train.likelihood='bradley_terry' the large set holds step 3's judged pairs, not labels.  With
+  the ceiling among the variants, splits['ceiling_train'] holds its training set: as many i.i.d.
+  examples as the large set, every label kept (it trains on y_true)."""
   keys = jax.random.split(jax.random.key(cfg.seed), cfg.num_seeds)
   per = [make_datasets(jax.random.fold_in(k, 0), cfg.world) for k in keys]
+  if "a_ceiling" in cfg.variants.split(","):
+    for k, (d, sp) in zip(keys, per):
+      sp["ceiling_train"] = iid_split(jax.random.fold_in(k, 4), cfg.world, d.y_large.shape[0])
   if cfg.consistency_size:
     per = [(d._replace(x_small=d.x_small[:cfg.consistency_size]), sp) for d, sp in per]
   if cfg.train.likelihood == "bradley_terry":
@@ -103,16 +118,31 @@ def _batched(tree, index: np.ndarray, sharding: NamedSharding):
   return put_global(jax.tree.map(lambda x: x[index], tree), sharding)
 
 
+def ceiling_data(data, splits):
+  """The ceiling's training data: the large set replaced by splits['ceiling_train'] with its
+  true labels (per seed, like `data`)."""
+  sp = splits["ceiling_train"]
+  return data._replace(x_large=sp.x, y_large=sp.y_true, w_large=None)
+
+
 def _eval_fn(apply_fn, splits, params_of, seed_of, arms, num_seeds, replicated, opts):
-  """state -> {'arm/split/metric': (S,)}, replicated on every device (readable on any host)."""
+  """state -> {'arm/split/metric': (S,)}, replicated on every device (readable on any host):
+  the intended head's accuracy and repeats_human_error, and each head's agreement with the
+  truth, the human and the complex labeler ('split/head/agree_<label>'; one-head models
+  answer with the same head twice)."""
   names = [n for n in TEST_SPLITS if n in splits]
 
   def one(params, seed):
     out = {}
     for n in names:
       sp = jax.tree.map(lambda x: x[seed], splits[n])
-      r = rates(apply_fn(params, sp.x)[0], sp.y_true, sp.y_human)
+      logits = apply_fn(params, sp.x)
+      r = rates(logits[0], sp.y_true, sp.y_human)
       out.update({f"{n}/{k}": r[k] for k in ("accuracy", "repeats_human_error")})
+      for head, lg in zip(HEADS, logits):
+        pred = jnp.argmax(lg, -1)
+        for label in ("true", "human", "complex"):
+          out[f"{n}/{head}/agree_{label}"] = jnp.mean(pred == getattr(sp, f"y_{label}"))
     return out
 
   return jax.jit(lambda state: _per_arm(jax.vmap(one)(params_of(state), seed_of), arms, num_seeds),
@@ -152,7 +182,10 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   replicated = NamedSharding(sharding.mesh, PartitionSpec())
   seed_of = np.arange(batch) % S  # arm-major; the padding repeats real seeds of the last arm
   arm_of = np.minimum(np.arange(batch) // S, A - 1)
-  tcfg = None if group == "plain" else group_train_config(cfg, group)
+  tcfg = None if group in ONE_HEAD else group_train_config(cfg, group)
+  pcfg = cfg.train.copy_and_resolve_references()
+  if group == "ceiling":  # trained on the truth's labels, whatever L is made of
+    pcfg.likelihood, data = "labels", ceiling_data(data, splits)
   opts = compiler_options(cfg.fast_compile)
   model = make_model(world_spec(cfg.world).n_answers, cfg.model, one_head=tcfg is None)
   params0 = jax.jit(jax.vmap(lambda k: model.init(jax.random.fold_in(k, 1), data.x_small[0])),
@@ -163,9 +196,9 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   hyper = put_global(hyper, sharding)
 
   if tcfg is None:
-    state = jax.jit(jax.vmap(lambda k, p: plain.init(k, p, cfg.train)),
+    state = jax.jit(jax.vmap(lambda k, p: plain.init(k, p, pcfg)),
                     compiler_options=opts)(per[2], per[1])
-    step_one = lambda st, d, p0, h, s: plain.make_step(model.apply_fn, d, cfg.train)(st, s)
+    step_one = lambda st, d, p0, h, s: plain.make_step(model.apply_fn, d, pcfg)(st, s)
     params_of = lambda st: st.params
   else:
     def problem(d, p0, h):
@@ -202,7 +235,7 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   evaluate_arms = lambda full: evaluate(full[0])
   config = dict(group=group, arms=[a._asdict() for a in arms], seed=cfg.seed, num_seeds=S,
                 world=cfg.world.to_dict(), model=cfg.model.to_dict(),
-                train=(tcfg or cfg.train).to_dict())  # num_steps may grow: the run continues
+                train=(tcfg or pcfg).to_dict())  # num_steps may grow: the run continues
   full, hist = fit((state, per, hyper), step_fn, cfg.num_steps, workdir=workdir, config=config,
                    eval_fn=evaluate_arms, eval_every=cfg.eval_every,
                    checkpoint_every=cfg.checkpoint_every, desc=group, compiler_options=opts,

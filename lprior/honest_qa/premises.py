@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 
 from lprior.honest_qa.model import make_model
-from lprior.honest_qa.splits import Split, sample_where, to_split
+from lprior.honest_qa.splits import Split, iid_split
 from lprior.honest_qa.world import WorldSpec, world_spec
 from lprior.posterior.data import Data
 from lprior.train import plain
@@ -65,11 +65,6 @@ def probe_accuracy(key: jax.Array, spec: WorldSpec, train: Split, test: Split, t
   return float(jnp.mean(pred == getattr(test, test_target or target)))
 
 
-def _iid(key, spec: WorldSpec, n: int) -> Split:
-  return jax.tree.map(jnp.asarray, to_split(*sample_where(
-      key, spec, n, lambda ex, lab: np.ones(lab.truth.shape, bool))))
-
-
 def underspecification(key: jax.Array, cfg, splits: dict[str, Split],
                        probe_cfg=None) -> dict[str, float]:
   """The truth rate on unseen_predictable of plain SGD on the large set (its labels) and of the
@@ -80,7 +75,7 @@ def underspecification(key: jax.Array, cfg, splits: dict[str, Split],
   test = splits["unseen_predictable"]
   plain_acc = probe_accuracy(k_plain, spec, splits["large"], test, "y_complex", cfg=probe_cfg,
                              test_target="y_true")
-  truth = _iid(k_data, spec, splits["large"].size)
+  truth = iid_split(k_data, spec, splits["large"].size)
   ceiling = probe_accuracy(k_ceil, spec, truth, test, "y_true", cfg=probe_cfg)
   return dict(plain=plain_acc, ceiling=ceiling, gap=ceiling - plain_acc)
 
@@ -91,7 +86,8 @@ def measure(key: jax.Array, cfg, large: Split | None = None, probe_cfg=None) -> 
   spec = world_spec(cfg)
   probe_cfg = probe_cfg or default_probe_config()
   k_data, k_test, k_a, k_s = jax.random.split(key, 4)
-  train, test = _iid(k_data, spec, probe_cfg.n_train), _iid(k_test, spec, probe_cfg.n_test)
+  train, test = (iid_split(k_data, spec, probe_cfg.n_train),
+                 iid_split(k_test, spec, probe_cfg.n_test))
   out = dict(
       human_from_A=probe_accuracy(k_a, spec, train, test, "y_human", ("human", "question"),
                                   probe_cfg),

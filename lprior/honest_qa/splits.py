@@ -91,6 +91,14 @@ def sample_where(key: jax.Array, spec: WorldSpec, n: int,
                    f"of {_CHUNK}: the condition is (nearly) impossible under this config")
 
 
+def iid_split(key: jax.Array, cfg: Any, n: int) -> Split:
+  """n examples of the natural distribution, every label kept (e.g. the ceiling's training set,
+  labelled with the truth)."""
+  spec = world_spec(cfg)
+  return jax.tree.map(jnp.asarray, to_split(*sample_where(
+      key, spec, n, lambda ex, lab: np.ones(lab.truth.shape, bool))))
+
+
 def _of_class(*classes: int) -> Accept:
   return lambda ex, lab: np.isin(lab.error_class, classes)
 
