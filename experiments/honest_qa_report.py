@@ -16,12 +16,18 @@ IDENTITIES = ("truth", "human", "complex", "other")
 PGR_SPLIT = "unseen_predictable"
 
 
-def pgr(final: dict, plain: dict, ceiling: dict, split: str = PGR_SPLIT) -> np.ndarray:
-  """Per seed (acc − acc_plain) / (acc_ceiling − acc_plain) on `split` (NaN where the ceiling
-  does not beat plain): the share of the gap to the ceiling a method closes."""
+def pgr(final: dict, plain: dict, ceiling: dict, split: str = PGR_SPLIT) -> tuple[float, float]:
+  """(PGR, SE): the share of the gap to the ceiling a method closes on `split`,
+  mean(acc − acc_plain) / mean(acc_ceiling − acc_plain) over seeds (each seed one world, so the
+  differences are paired), with the ratio estimator's delta-method SE; NaN where the ceiling
+  does not beat plain on average."""
   a, p, c = (np.asarray(f[f"{split}/accuracy"], np.float64) for f in (final, plain, ceiling))
-  gap = c - p
-  return np.where(gap > 0, (a - p) / np.where(gap > 0, gap, 1.0), np.nan)
+  d, g = a - p, c - p
+  if g.mean() <= 0:
+    return float("nan"), float("nan")
+  r = d.mean() / g.mean()
+  se = (np.std(d - r * g, ddof=1) / np.sqrt(d.size) / g.mean()) if d.size > 1 else np.nan
+  return float(r), float(se)
 
 
 def head_identity(final: dict, head: str, majority: float = 0.5) -> list[str]:
@@ -55,7 +61,8 @@ def table_rows(runs: dict) -> list[dict]:
         if s != "iid":
           row[f"repeats human {s}"] = fmt_mean_se(final[f"{s}/repeats_human_error"])
     if len(base) == 2 and f"{PGR_SPLIT}/accuracy" in final:
-      row[f"PGR {PGR_SPLIT}"] = fmt_mean_se(pgr(final, base["a_plain"], base["a_ceiling"]))
+      row[f"PGR {PGR_SPLIT}"] = "{:.2f} ± {:.2f}".format(
+          *pgr(final, base["a_plain"], base["a_ceiling"]))
     if can_identify:
       for head in HEADS:
         row[f"{head} head is"] = _counts(head_identity(final, head))

@@ -4,6 +4,7 @@ head computes, and the head-pair table."""
 import math
 
 import numpy as np
+import pytest
 
 from experiments import honest_qa_report as rep
 
@@ -20,12 +21,15 @@ def _final(seen_true, seen_human, unseen_true, unseen_human, acc=None):
 
 
 def test_pgr_by_hand():
-  plain, ceiling = _final([1], [0], [0.2, 0.4], [0.8, 0.6]), _final([1], [0], [0.9, 0.4], [0, 0])
-  method = _final([1], [0], [0.55, 0.5], [0.4, 0.5])
-  got = rep.pgr(method, plain, ceiling)
-  assert got[0] == (0.55 - 0.2) / (0.9 - 0.2) and math.isnan(got[1])  # no gap: undefined
-  np.testing.assert_array_equal(rep.pgr(plain, plain, ceiling)[:1], [0.0])
-  np.testing.assert_array_equal(rep.pgr(ceiling, plain, ceiling)[:1], [1.0])
+  """A ratio of mean paired gains with its delta-method SE; undefined without a gap."""
+  plain, ceiling = _final([1], [0], [0.2, 0.4], [0, 0]), _final([1], [0], [0.9, 0.5], [0, 0])
+  method = _final([1], [0], [0.55, 0.5], [0, 0])
+  r, se = rep.pgr(method, plain, ceiling)
+  d, g = np.array([0.35, 0.1]), np.array([0.7, 0.1])
+  assert r == pytest.approx(d.mean() / g.mean(), rel=1e-12)
+  assert se == pytest.approx(np.std(d - r * g, ddof=1) / np.sqrt(2) / g.mean(), rel=1e-12)
+  assert rep.pgr(plain, plain, ceiling)[0] == 0.0 and rep.pgr(ceiling, plain, ceiling)[0] == 1.0
+  assert all(math.isnan(v) for v in rep.pgr(method, ceiling, plain))  # the "ceiling" is below
 
 
 def test_head_identity_reads_seen_and_unseen_predictable():
