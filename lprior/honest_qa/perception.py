@@ -33,7 +33,6 @@ from lprior.honest_qa.world import (ERROR_KINDS, FAR, LOW_LIGHT, OCCLUDED, Quest
                                     scenes_from_uniform)
 
 KindMask = jax.Array  # (3,) bool over world.ERROR_KINDS
-SENSOR_CODES = ("xor", "plain")
 
 
 class View(NamedTuple):

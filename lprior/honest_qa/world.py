@@ -28,6 +28,7 @@ from lprior.honest_qa._config import merged
 QUESTION_TYPES = ("count_colour", "count_shape", "exists_colour", "exists_shape", "colour_at",
                   "shape_at")
 ERROR_KINDS = ("occluded", "low_light", "far")
+SENSOR_CODES = ("plain", "xor")  # how S encodes the true scene (perception.sensor_features)
 OCCLUDED, LOW_LIGHT, FAR = range(3)
 
 # What the argument of each question type ranges over.
@@ -232,8 +233,8 @@ def _validate(s: WorldSpec) -> None:
     raise ValueError(f"error_ratio must be >= 0, got {s.error_ratio}")
   if s.sensor_noise < 0:
     raise ValueError(f"sensor_noise must be >= 0; got {s.sensor_noise}")
-  if s.sensor_code not in ("xor", "plain"):
-    raise ValueError(f"sensor_code must be 'xor' or 'plain'; got {s.sensor_code!r}")
+  if s.sensor_code not in SENSOR_CODES:
+    raise ValueError(f"sensor_code must be one of {SENSOR_CODES}; got {s.sensor_code!r}")
   if not s.question_types:
     raise ValueError("question_types is empty")
   for q in s.question_types:
