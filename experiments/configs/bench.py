@@ -51,6 +51,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       train=ml_collections.ConfigDict(dict(
           num_particles=placeholder(int), num_mcmc_steps=placeholder(int),
           max_moves=placeholder(int), jump_target=placeholder(float),
+          max_substeps=placeholder(int),
           transport=placeholder(str), logz_check_every=placeholder(int)))))
   preset = preset or "default"
   if preset == "cpu":  # what a 2-core machine can run in about an hour
