@@ -56,19 +56,21 @@ def label(ex: Examples, spec: WorldSpec) -> Labels:
   n_k = len(ERROR_KINDS)
   only = jnp.eye(n_k, dtype=bool) & spec.active_mask  # (3, 3): kind k alone, if active
   prone = jnp.ones_like(ex.susceptible)
-  # one batched answer over 9 (failings, susceptibility) settings keeps the program small:
-  # truth, human, seen kinds only, each kind alone, each kind alone if always prone
+  # one batched answer over 10 (failings, susceptibility) settings keeps the program small:
+  # truth, human, seen kinds only, the reviewer (unseen kinds only), each kind alone, each kind
+  # alone if always prone
   kinds = jnp.concatenate([jnp.zeros((1, n_k), bool), spec.active_mask[None],
-                           jnp.asarray(spec.seen_mask)[None], only, only])  # (9, 3)
-  sus = jnp.stack([ex.susceptible] * (3 + n_k) + [prone] * n_k)  # (9, n, 3)
+                           jnp.asarray(spec.seen_mask)[None], jnp.asarray(spec.unseen_mask)[None],
+                           only, only])  # (10, 3)
+  sus = jnp.stack([ex.susceptible] * (4 + n_k) + [prone] * n_k)  # (10, n, 3)
   out = jax.vmap(lambda k, s: _answer(perception.perceive(ex.scene, s, k, spec), ex, spec))(
-      kinds, sus)  # (9, n)
-  truth, human, seen_only = out[0], out[1], out[2]
-  cplx = complex_label(ex, spec)
+      kinds, sus)  # (10, n)
+  truth, human, seen_only, reviewer = out[0], out[1], out[2], out[3]
+  cplx = jnp.where(ex.caught, reviewer, human)  # = complex_label(ex, spec), from these answers
   missed = (human == cplx) & (human != truth)
   cls = jnp.select([(human == truth) & (cplx == truth), (human != truth) & (cplx == truth),
                     missed & ~ex.caught & (seen_only == human), missed & (seen_only == truth)],
                    [HUMAN_RIGHT, SEEN_ERROR, UNSEEN_PREDICTABLE, UNSEEN_NOVEL], MIXED_ERROR)
   return Labels(truth=truth, human=human, complex=cplx, human_seen_only=seen_only,
-                error_kinds=(out[3:3 + n_k] != truth).T, at_risk=(out[3 + n_k:] != truth).T,
+                error_kinds=(out[4:4 + n_k] != truth).T, at_risk=(out[4 + n_k:] != truth).T,
                 error_class=cls.astype(jnp.int32))

@@ -91,12 +91,14 @@ def sample_where(key: jax.Array, spec: WorldSpec, n: int,
                    f"of {_CHUNK}: the condition is (nearly) impossible under this config")
 
 
+def _any(ex: Examples, lab: Labels) -> np.ndarray:
+  return np.ones(lab.truth.shape, bool)
+
+
 def iid_split(key: jax.Array, cfg: Any, n: int) -> Split:
   """n examples of the natural distribution, every label kept (e.g. the ceiling's training set,
   labelled with the truth)."""
-  spec = world_spec(cfg)
-  return jax.tree.map(jnp.asarray, to_split(*sample_where(
-      key, spec, n, lambda ex, lab: np.ones(lab.truth.shape, bool))))
+  return jax.tree.map(jnp.asarray, to_split(*sample_where(key, world_spec(cfg), n, _any)))
 
 
 def _of_class(*classes: int) -> Accept:
@@ -116,7 +118,7 @@ def make_splits(key: jax.Array, cfg: Any = None) -> dict[str, Split]:
     noisy = split_of(5, n_err, _of_class(UNSEEN_PREDICTABLE))
     large = cat(large, noisy._replace(y_complex=noisy.y_human))
   splits = dict(small=small, large=large,
-                iid=split_of(2, spec.n_test, lambda ex, lab: np.ones(lab.truth.shape, bool)),
+                iid=split_of(2, spec.n_test, _any),
                 seen=split_of(3, spec.n_test, _of_class(SEEN_ERROR)),
                 unseen_predictable=split_of(4, spec.n_test, _of_class(UNSEEN_PREDICTABLE)))
   if spec.unseen_error_kinds:
