@@ -44,29 +44,32 @@ def _quick(tmp_path, *flags) -> dict:
 
 
 def test_quick_bench_runs_end_to_end(tmp_path):
-  """Every benchmark but scaling (its subprocesses are the slow test below; layouts agreeing
-  is tests/test_sharding.py's and tests/test_distributed.py's)."""
-  res = _quick(tmp_path, "--config.benchmarks=logz,tracking,training,memory")
-  assert {"logz", "tracking", "training", "memory"} <= set(res)
-  for f in ("table.md", "logz.png", "memory.png"):
+  """The log Z and tracking benchmarks (training, memory and scaling, subprocess- and
+  compile-heavy, are the slow test below; layouts agreeing is also tests/test_sharding.py's and
+  tests/test_distributed.py's)."""
+  res = _quick(tmp_path, "--config.benchmarks=logz,tracking")
+  assert {"logz", "tracking"} <= set(res)
+  for f in ("table.md", "logz.png"):
     assert (tmp_path / f).stat().st_size > 0, f
   by = {(s["method"], s["N"]): s for s in res["logz"]["summary"]}
   assert by[("laplace", 64)]["abs_error"] < 1e-3  # exact on the quadratic
   assert by[("naive", 64)]["abs_error"] > 5  # and naive MC fails at λ = 10, d = 100
   assert by[("smc", 64)]["abs_error"] < 1.0 and by[("blackjax", 64)]["abs_error"] < 1.0
-  for g in res["memory"]["grid"]:
-    assert 1.0 < g["ratio"] < 50.0  # at least the particles, at most a small constant times
-  assert res["memory"]["largest"][0]["peak_bytes"] <= 1.0 * 2**30
-  assert res["training"]["runs"][0]["trainer"] == "plain"
 
 
 @pytest.mark.slow
-def test_quick_scaling_bench(tmp_path):
+def test_quick_training_memory_and_scaling_benches(tmp_path):
   """Every device layout (1, 2 devices; 2 processes) computes the same log Z; the 1-device
-  throughput is the efficiency unit."""
-  res = _quick(tmp_path, "--config.benchmarks=scaling")
-  assert (tmp_path / "scaling.png").stat().st_size > 0
+  throughput is the efficiency unit; memory grows with the particles; the training benchmark
+  starts from plain SGD."""
+  res = _quick(tmp_path, "--config.benchmarks=training,memory,scaling")
+  for f in ("scaling.png", "memory.png"):
+    assert (tmp_path / f).stat().st_size > 0, f
   rows = res["scaling"]["rows"]
   np.testing.assert_allclose([r["log_z"] for r in rows], rows[0]["log_z"], rtol=1e-4)
   assert rows[0]["devices"] == 1 and rows[0]["efficiency"] == 1.0
   assert rows[-1]["processes"] == 2
+  for g in res["memory"]["grid"]:
+    assert 1.0 < g["ratio"] < 50.0  # at least the particles, at most a small constant times
+  assert res["memory"]["largest"][0]["peak_bytes"] <= 1.0 * 2**30
+  assert res["training"]["runs"][0]["trainer"] == "plain"

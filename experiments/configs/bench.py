@@ -1,7 +1,8 @@
 """Config of the benchmarks (`python -m experiments.bench`).  Presets: quick (< 3 min on 2 CPU
-cores; run by the test suite, scaling under `-m slow`, so the benchmarks never rot), default
-(the figures in BUILD_NOTES; its tracking_network part is sized for a GPU) and cpu
-(tracking_network cut to what 2 cores run in about an hour).  `--quick` is short for `--config=experiments/configs/bench.py:quick`."""
+cores; the test suite runs its log Z and tracking parts, and training, memory and scaling under
+`-m slow`, so the benchmarks never rot), default (the figures in BUILD_NOTES; its
+tracking_network part is sized for a GPU) and cpu (tracking_network cut to what 2 cores run in
+about an hour).  `--quick` is short for `--config=experiments/configs/bench.py:quick`."""
 
 import ml_collections
 from ml_collections.config_dict import placeholder
