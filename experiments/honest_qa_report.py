@@ -66,8 +66,42 @@ def table_rows(runs: dict) -> list[dict]:
     if can_identify:
       for head in HEADS:
         row[f"{head} head is"] = _counts(head_identity(final, head))
+    if "best_step" in final:
+      row["best step"] = f"{np.mean(final['best_step']):.0f}"
+      row["early-stopped"] = f"{int(np.sum(final['stopped']))}/{len(final['stopped'])}"
     rows.append(row)
   return rows
+
+
+def paired_difference(a: dict, b: dict, key: str) -> tuple[float, float]:
+  """(mean, SE) over seeds of a[key] − b[key] (each seed one world: paired)."""
+  return mean_se(np.asarray(a[key], np.float64) - np.asarray(b[key], np.float64))
+
+
+def control_lines(runs: dict, human: dict) -> list[str]:
+  """The controls that must come out as predicted before any other number is read (DESIGN §4):
+  the ceiling beats plain; the κ → 0 arm reproduces plain; every arm converged (iid accuracy at
+  least the human's and within 3 points of the ceiling)."""
+  lines = []
+  plain, ceiling = runs.get("a_plain", (None, None))[1], runs.get("a_ceiling", (None, None))[1]
+  key = f"{PGR_SPLIT}/accuracy"
+  if plain is not None and ceiling is not None:
+    m, se = paired_difference(ceiling, plain, key)
+    lines.append(f"ceiling − plain on {PGR_SPLIT}: {m:+.3f} ± {se:.3f} "
+                 f"({'holds' if m > 2 * se else 'FAILS'}: must be > 0 by 2 SE)")
+  if plain is not None and "c_kappa_control" in runs:
+    for k in (key, "iid/accuracy"):
+      m, se = paired_difference(runs["c_kappa_control"][1], plain, k)
+      lines.append(f"κ → 0 control − plain on {k.split('/')[0]}: {m:+.3f} ± {se:.3f} "
+                   f"({'holds' if abs(m) <= 2 * se + 1e-9 else 'FAILS'}: must be 0 within 2 SE)")
+  if ceiling is not None and "iid" in human:
+    top = float(np.mean(ceiling["iid/accuracy"]))
+    bad = [v for v, (_, f) in runs.items()
+           if not (np.mean(f["iid/accuracy"]) >= human["iid"] and
+                   np.mean(f["iid/accuracy"]) >= top - 0.03)]
+    lines.append(f"converged (iid ≥ human's {human['iid']:.3f} and ≥ ceiling's {top:.3f} − "
+                 f"0.03): {'every arm' if not bad else 'NOT ' + ', '.join(bad)}")
+  return lines
 
 
 def head_pair_table(runs: dict) -> str:
@@ -102,6 +136,38 @@ def plot_curves(runs: dict, path: str) -> None:
   save_figure(fig, path)
 
 
+def plot_identities(runs: dict, path: str) -> None:
+  """Stacked bars: how many seeds' intended and instrumental heads are truth / human / complex /
+  other, per arm."""
+  names = [v for v, (_, f) in runs.items() if f"{PGR_SPLIT}/intended/agree_true" in f]
+  fig, axes = plt.subplots(1, 2, figsize=(10, 0.45 * len(names) + 1.5), squeeze=False)
+  for ax, head in zip(axes[0], HEADS):
+    left = np.zeros(len(names))
+    for ident in IDENTITIES:
+      n = np.array([head_identity(runs[v][1], head).count(ident) for v in names], float)
+      ax.barh(names, n, left=left, label=ident)
+      left += n
+    ax.set(title=f"{head} head is", xlabel="seeds")
+    ax.invert_yaxis()
+  axes[0][1].legend(fontsize=7)
+  save_figure(fig, path)
+
+
+def plot_pgr(sweeps: dict, plain: dict, ceiling: dict, path: str) -> None:
+  """PGR on unseen_predictable against λ and against κ (chained), mean ± SE."""
+  axes_of = [(n, v) for n, v in (("λ", sweeps.get("lam")), ("κ", sweeps.get("kappa"))) if v]
+  fig, axes = plt.subplots(1, len(axes_of), figsize=(5 * len(axes_of), 4), squeeze=False)
+  for ax, (name, sweep) in zip(axes[0], axes_of):
+    xs = sorted(sweep)
+    r = np.array([pgr(sweep[x][1], plain, ceiling) for x in xs])
+    ax.errorbar(xs, r[:, 0], yerr=np.nan_to_num(r[:, 1]), fmt="-o", capsize=3)
+    ax.axhline(0.0, color="k", lw=0.8, ls="--", label="plain (0)")
+    ax.axhline(1.0, color="g", lw=0.8, ls="--", label="ceiling (1)")
+    ax.set(xscale="log", xlabel=name, ylabel=f"PGR on {PGR_SPLIT}", title=f"PGR against {name}")
+    ax.legend(fontsize=7)
+  save_figure(fig, path)
+
+
 def plot_lambda(sweep: dict, path: str) -> None:
   lams = sorted(sweep)
   fig, ax = plt.subplots(figsize=(5, 4))
@@ -119,7 +185,7 @@ def plot_lambda(sweep: dict, path: str) -> None:
   save_figure(fig, path)
 
 
-def report(cfg, runs: dict, sweep: dict, human: dict, workdir: str) -> str:
+def report(cfg, runs: dict, sweeps: dict, human: dict, workdir: str) -> str:
   os.makedirs(workdir, exist_ok=True)
   rows = table_rows(runs)
   table = markdown_table(rows)
@@ -130,15 +196,24 @@ def report(cfg, runs: dict, sweep: dict, human: dict, workdir: str) -> str:
           f"seen and {PGR_SPLIT})")
   if any(not v.startswith("a_") for v in runs) and "intended head is" in rows[0]:
     text += "\n\nhead pairs of the two-head methods (arm × seed):\n" + head_pair_table(runs)
+  controls = control_lines(runs, human)
+  if controls:
+    text += "\n\ncontrols:\n" + "\n".join(f"- {line}" for line in controls)
   with open(os.path.join(workdir, "table.md"), "w") as f:
     f.write(text + "\n")
   write_json(os.path.join(workdir, "results.json"), dict(
       preset=cfg.preset, config=cfg.to_dict(), human_accuracy=human,
       final={v: {k: np.asarray(x).tolist() for k, x in final.items()}
              for v, (_, final) in runs.items()},
-      lam_sweep={str(l): {k: np.asarray(x).tolist() for k, x in f.items()}
-                 for l, (_, f) in sweep.items()}))
+      controls=controls,
+      **{f"{name}_sweep": {str(x): {k: np.asarray(v).tolist() for k, v in f.items()}
+                           for x, (_, f) in sweep.items()} for name, sweep in sweeps.items()}))
   plot_curves(runs, os.path.join(workdir, "learning_curves.png"))
-  if sweep:
-    plot_lambda(sweep, os.path.join(workdir, "honesty_vs_lambda.png"))
+  if "intended head is" in rows[0]:
+    plot_identities(runs, os.path.join(workdir, "head_identities.png"))
+  if sweeps.get("lam"):
+    plot_lambda(sweeps["lam"], os.path.join(workdir, "honesty_vs_lambda.png"))
+  if {"a_plain", "a_ceiling"} <= set(runs) and any(sweeps.values()):
+    plot_pgr(sweeps, runs["a_plain"][1], runs["a_ceiling"][1],
+             os.path.join(workdir, "pgr_vs_lambda_kappa.png"))
   return text

@@ -10,12 +10,13 @@ from lprior.honest_qa import experiment as ex
 
 def test_plan_groups_variants_by_compiled_step():
   cfg = get_config("smoke")
-  cfg.lam_sweep = (1.0, 10.0)
+  cfg.variants, cfg.lam_sweep = ",".join(ex.VARIANTS), (1.0, 10.0)
   plan = ex.plan(cfg)
   assert list(plan) == ["plain", "ceiling", "two_heads", "chained", "partitioned"]
   assert [a.name for a in plan["ceiling"]] == ["a_ceiling"]
   chained = {a.name: a for a in plan["chained"]}
-  assert set(chained) == {"c_chained", "c_chained_stop", "c_chained_lam1"}  # λ = 10 is c_chained
+  assert set(chained) == {"c_chained", "c_chained_stop", "c_kappa_control",
+                          "c_chained_lam1"}  # λ = 10 is c_chained
   assert chained["c_chained_stop"].stop_intended and not chained["c_chained"].stop_intended
   assert chained["c_chained_lam1"].lam == 1.0 and chained["c_chained"].lam == cfg.train.lam
   assert ex.group_train_config(cfg, "two_heads").logz == "none"
@@ -25,6 +26,53 @@ def test_plan_groups_variants_by_compiled_step():
   cfg.variants = "a_plain,e_other"
   with pytest.raises(ValueError, match="e_other"):
     ex.plan(cfg)
+
+
+def test_plan_holds_the_kappa_sweep_and_the_kappa_control():
+  cfg = get_config("smoke")
+  cfg.variants, cfg.lam_sweep, cfg.kappa_sweep = "a_plain,c_chained,c_kappa_control", (), (0.1, 0.3)
+  chained = {a.name: a for a in ex.plan(cfg)["chained"]}
+  assert set(chained) == {"c_chained", "c_kappa_control", "c_chained_kappa0.1"}  # 0.3 = c_chained
+  assert chained["c_kappa_control"].kappa == cfg.kappa_control
+  assert chained["c_chained_kappa0.1"].kappa == 0.1 and chained["c_chained"].kappa == 0.3
+  assert all(a.lam == cfg.train.lam for a in chained.values())
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("train.lam", -1.0, "train.lam must be >= 0"),
+    ("kappa_sweep", (0.1, 0.0), "kappa_sweep holds 0.0"),
+    ("kappa_control", -0.1, "kappa_control holds -0.1"),
+    ("lam_sweep", (-2.0,), "lam_sweep holds -2.0"),
+    ("patience", -1, "patience"),
+    ("heldout_size", 0, "heldout_size must be >= 1"),
+    ("train.logz_check_policy", "ignore", "logz_check_policy"),
+    ("train.prior_scales", "isotropic", "need train.prior_scales='per_layer'"),
+])
+def test_bad_config_is_refused_before_any_data(key, value, match):
+  cfg = get_config("smoke")
+  cfg.variants = "a_plain,c_kappa_control"
+  section, _, name = key.rpartition(".")
+  (cfg[section] if section else cfg)[name] = value
+  with pytest.raises(ValueError, match=match):
+    ex.run(cfg, "/nonexistent/never/written")
+
+
+def test_runs_are_evaluated_at_their_early_stopping_best():
+  """With patience 1 the group stops at the first evaluation that does not improve; every
+  run's final numbers are those of its best held-out step, not of the last."""
+  cfg = get_config("smoke")
+  cfg.variants, cfg.lam_sweep, cfg.num_seeds = "a_plain", (), 2
+  cfg.num_steps, cfg.eval_every, cfg.patience = 400, 5, 1
+  cfg.train.lr_theta2 = 0.3  # far too large: the held-out score soon falls
+  data, splits, keys = ex.seed_data(cfg)
+  hist, final = ex.run_group(cfg, "plain", ex.plan(cfg)["plain"], data, splits, keys,
+                             None)["a_plain"]
+  last = hist[-1]["step"]
+  assert last < 400 and np.all(final["stopped"])
+  scores = np.array([r["heldout_log_lik/seeds"] for r in hist if "heldout_log_lik/seeds" in r])
+  steps = [r["step"] for r in hist if "heldout_log_lik/seeds" in r]
+  np.testing.assert_array_equal(final["best_step"], np.asarray(steps)[scores.argmax(0)])
+  assert np.all(final["best_step"] < last)
 
 
 def test_same_numbers_on_one_and_eight_devices():

@@ -4,11 +4,18 @@
 Methods: (a) plain SGD, one head, on the large set, and its ceiling (the same model trained on
 as many i.i.d. examples labelled with the truth); (b) two heads with λC and no log Z;
 (c) the nested posterior, chained form; (d) nested, partitioned; (b)–(d) with and without
-`stop_intended`; plus (c) at the λ of `lam_sweep`.  Runs that share a compiled step form a
-group (`group_of`: (a), the ceiling, (b), (c) with the sweep, (d)): inside a group the arms
-differ only in (λ, stop_intended), traced values, so one compilation serves arms × seeds,
+`stop_intended`; plus (c) at the λ of `lam_sweep` and the κ of `kappa_sweep`, and the κ → 0
+control (c_kappa_control: κ = `kappa_control`, where the nested posterior must reduce to plain
+with the same stage-1 prior).  Runs that share a compiled step form a group (`group_of`: (a), the
+ceiling, (b), (c) with the sweeps, (d)): inside a group the arms differ only in (λ,
+stop_intended, κ), traced values, so one compilation serves arms × seeds,
 vmapped over one batch axis and sharded over every device.  (b) is its own group
 (logz='none'), not (c) with log Z weighted 0: it would pay for tracking a log Z it ignores.
+
+Every run is early-stopped on held-out small-set data (splits['heldout'], never a test split):
+the intended head's mean log-likelihood every `eval_every` steps, the best parameters kept in the
+training state (`lprior.train.early_stopping`); the group stops once every run has gone
+`patience` evaluations without improving, and the final evaluation is at each run's best.
 """
 
 from __future__ import annotations
@@ -24,12 +31,12 @@ from jax.sharding import NamedSharding, PartitionSpec
 from lprior.distributed import host_value, put_global
 from lprior.honest_qa import (make_comparisons, make_datasets, make_model, with_comparisons,
                                world_spec)
-from lprior.honest_qa.splits import TEST_SPLITS, iid_split, rates
-from lprior.train import fit, nested, plain
+from lprior.honest_qa.splits import TEST_SPLITS, heldout_split, iid_split, rates
+from lprior.train import early_stopping, fit, nested, plain
 from lprior.xla import compiler_options
 
 VARIANTS = ("a_plain", "a_ceiling", "b_two_heads", "b_two_heads_stop", "c_chained",
-            "c_chained_stop", "d_partitioned", "d_partitioned_stop")
+            "c_chained_stop", "c_kappa_control", "d_partitioned", "d_partitioned_stop")
 GROUPS = ("plain", "ceiling", "two_heads", "chained", "partitioned")
 GROUP_OF = {"a": "plain", "b": "two_heads", "c": "chained", "d": "partitioned"}
 ONE_HEAD = ("plain", "ceiling")  # groups trained by the plain trainer, one head
@@ -48,6 +55,10 @@ class Arm(NamedTuple):
   name: str
   lam: float
   stop_intended: bool
+  kappa: float  # σ₂,ℓ = κ·σ₁,ℓ (train.prior_scales='per_layer')
+
+
+HYPER = ("lam", "stop_intended", "kappa")  # the traced fields of Arm
 
 
 def sweep_name(cfg, lam: float) -> str:
@@ -58,19 +69,53 @@ def sweep_name(cfg, lam: float) -> str:
   return f"c_chained_lam{lam:g}"
 
 
+def kappa_name(cfg, kappa: float) -> str:
+  """The run that gives the κ sweep's point `kappa` (c_chained itself at the trainer's κ)."""
+  if kappa == cfg.train.kappa and "c_chained" in cfg.variants.split(","):
+    return "c_chained"
+  return f"c_chained_kappa{kappa:g}"
+
+
+def check(cfg) -> None:
+  """ValueError, before any data or training, for a config value that cannot hold."""
+  nested.check_config(cfg.train)
+  for key in ("num_seeds", "num_steps", "eval_every", "heldout_size"):
+    if int(cfg[key]) < 1:
+      raise ValueError(f"config.{key} must be >= 1; got {cfg[key]}")
+  if int(cfg.patience) < 0 or int(cfg.checkpoint_every) < 0 or int(cfg.consistency_size) < 0:
+    raise ValueError("config.patience, checkpoint_every and consistency_size must be >= 0; got "
+                     f"{cfg.patience}, {cfg.checkpoint_every}, {cfg.consistency_size}")
+  if not cfg.train.lam >= 0:
+    raise ValueError(f"config.train.lam must be >= 0; got {cfg.train.lam}")
+  for key, values, low in (("lam_sweep", cfg.lam_sweep, 0.0), ("kappa_sweep", cfg.kappa_sweep, None),
+                           ("kappa_control", (cfg.kappa_control,), None)):
+    for v in values or ():
+      if not (v >= low if low is not None else v > 0):
+        raise ValueError(f"config.{key} holds {v}; it must be "
+                         f"{'>= 0' if low is not None else '> 0'}")
+  needs_kappa = bool(cfg.kappa_sweep) or "c_kappa_control" in cfg.variants.split(",")
+  if needs_kappa and cfg.train.prior_scales != "per_layer":
+    raise ValueError("config.kappa_sweep and c_kappa_control need train.prior_scales="
+                     f"'per_layer' (σ₂ = κσ₁); got {cfg.train.prior_scales!r}")
+
+
 def plan(cfg) -> dict[str, list[Arm]]:
-  """{group: arms} for cfg.variants and cfg.lam_sweep; ValueError on an unknown variant."""
+  """{group: arms} for cfg.variants, cfg.lam_sweep and cfg.kappa_sweep; ValueError on an
+  unknown variant or a value that cannot hold (`check`)."""
+  check(cfg)
   groups: dict[str, list[Arm]] = {g: [] for g in GROUPS}
+  kappa = cfg.train.kappa
   for v in cfg.variants.split(","):
     if v not in VARIANTS:
       raise ValueError(f"unknown variant {v!r} in config.variants; choose from {VARIANTS}")
-    groups[group_of(v)].append(Arm(v, cfg.train.lam, v.endswith("_stop")))
+    k = cfg.kappa_control if v == "c_kappa_control" else kappa
+    groups[group_of(v)].append(Arm(v, cfg.train.lam, v.endswith("_stop"), k))
   for lam in cfg.lam_sweep or ():
-    if lam < 0:
-      raise ValueError(f"config.lam_sweep holds {lam}; λ must be >= 0")
-    name = sweep_name(cfg, lam)
-    if name != "c_chained":
-      groups["chained"].append(Arm(name, float(lam), False))
+    if sweep_name(cfg, lam) != "c_chained":
+      groups["chained"].append(Arm(sweep_name(cfg, lam), float(lam), False, kappa))
+  for k in cfg.kappa_sweep or ():
+    if kappa_name(cfg, k) != "c_chained":
+      groups["chained"].append(Arm(kappa_name(cfg, k), cfg.train.lam, False, float(k)))
   return {g: arms for g, arms in groups.items() if arms}
 
 
@@ -88,9 +133,12 @@ def seed_data(cfg) -> tuple[Any, dict, jax.Array]:
   the first `consistency_size` inputs of the small set (0: all of it); with
   train.likelihood='bradley_terry' the large set holds step 3's judged pairs, not labels.  With
   the ceiling among the variants, splits['ceiling_train'] holds its training set: as many i.i.d.
-  examples as the large set, every label kept (it trains on y_true)."""
+  examples as the large set, every label kept (it trains on y_true); splits['heldout'] holds
+  `heldout_size` fresh small-set examples for early stopping."""
   keys = jax.random.split(jax.random.key(cfg.seed), cfg.num_seeds)
   per = [make_datasets(jax.random.fold_in(k, 0), cfg.world) for k in keys]
+  for k, (_, sp) in zip(keys, per):
+    sp["heldout"] = heldout_split(jax.random.fold_in(k, 5), cfg.world, cfg.heldout_size)
   if "a_ceiling" in cfg.variants.split(","):
     for k, (d, sp) in zip(keys, per):
       sp["ceiling_train"] = iid_split(jax.random.fold_in(k, 4), cfg.world, d.y_large.shape[0])
@@ -125,8 +173,9 @@ def ceiling_data(data, splits):
   return data._replace(x_large=sp.x, y_large=sp.y_true, w_large=None)
 
 
-def _eval_fn(apply_fn, splits, params_of, seed_of, arms, num_seeds, replicated, opts):
-  """state -> {'arm/split/metric': (S,)}, replicated on every device (readable on any host):
+def _eval_fn(apply_fn, splits, seed_of, arms, num_seeds, replicated, opts):
+  """params (B, ...) -> {'arm/split/metric': (S,)}, replicated on every device (readable on any
+  host):
   the intended head's accuracy and repeats_human_error, and each head's agreement with the
   truth, the human and the complex labeler ('split/head/agree_<label>'; one-head models
   answer with the same head twice)."""
@@ -145,8 +194,16 @@ def _eval_fn(apply_fn, splits, params_of, seed_of, arms, num_seeds, replicated, 
           out[f"{n}/{head}/agree_{label}"] = jnp.mean(pred == getattr(sp, f"y_{label}"))
     return out
 
-  return jax.jit(lambda state: _per_arm(jax.vmap(one)(params_of(state), seed_of), arms, num_seeds),
+  return jax.jit(lambda params: _per_arm(jax.vmap(one)(params, seed_of), arms, num_seeds),
                  out_shardings=replicated, compiler_options=opts)
+
+
+def _heldout_score(apply_fn, heldout):
+  """(params, seed) -> the intended head's mean log-likelihood of the held-out labels."""
+  def score(params, seed):
+    sp = jax.tree.map(lambda x: x[seed], heldout)
+    return rates(apply_fn(params, sp.x)[0], sp.y_true, sp.y_human)["log_lik_truth"]
+  return score
 
 
 def _per_arm(values: dict, arms: list[Arm], num_seeds: int) -> dict:
@@ -175,7 +232,8 @@ def _arm_history(history: list[dict], name: str) -> list[dict]:
 
 def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str | None,
               devices=None) -> dict[str, tuple[list[dict], dict]]:
-  """Train a group's arms on every seed: {arm name: (history, final eval {metric: (S,)})}.
+  """Train a group's arms on every seed: {arm name: (history, final eval {metric: (S,)})}, the
+  final evaluation at each run's early-stopping best (plus 'best_step' and 'stopped', (S,)).
   The batch is sharded over `devices` (default: all); the numbers do not depend on them."""
   S, A = cfg.num_seeds, len(arms)
   batch, sharding = _batch_sharding(A * S, devices)
@@ -190,20 +248,22 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   model = make_model(world_spec(cfg.world).n_answers, cfg.model, one_head=tcfg is None)
   params0 = jax.jit(jax.vmap(lambda k: model.init(jax.random.fold_in(k, 1), data.x_small[0])),
                     compiler_options=opts)(keys)
-  hyper = {f: jnp.asarray([getattr(arms[i], f) for i in arm_of])
-           for f in ("lam", "stop_intended")}
+  hyper = {f: jnp.asarray([getattr(arms[i], f) for i in arm_of]) for f in HYPER}
   per = _batched((data, params0, keys), seed_of, sharding)
   hyper = put_global(hyper, sharding)
 
   if tcfg is None:
     state = jax.jit(jax.vmap(lambda k, p: plain.init(k, p, pcfg)),
                     compiler_options=opts)(per[2], per[1])
-    step_one = lambda st, d, p0, h, s: plain.make_step(model.apply_fn, d, pcfg)(st, s)
-    params_of = lambda st: st.params
+
+    def step_one(st, d, p0, h, s):  # the same stage-1 prior as the nested arms
+      sigma1 = nested.prior_scales(pcfg, p0)[0]
+      return plain.make_step(model.apply_fn, d, pcfg, theta0=p0, sigma1=sigma1)(st, s)
+    params_of = lambda st, per_, h: st.params
   else:
     def problem(d, p0, h):
       return nested.make_problem(model.apply_fn, p0, d, tcfg, lam=h["lam"],
-                                 stop_intended=h["stop_intended"])
+                                 stop_intended=h["stop_intended"], kappa=h["kappa"])
 
     def init_one(d, p0, k, h):
       prob, t1, t2 = problem(d, p0, h)
@@ -211,51 +271,73 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
 
     state = jax.jit(jax.vmap(init_one), compiler_options=opts)(*per, hyper)
     step_one = lambda st, d, p0, h, s: nested.make_step(problem(d, p0, h)[0], d, tcfg)(st, s)
-    params_of = lambda st: nested.model_params(st, tcfg.form)
+    one_params = lambda st, d, p0, h: nested.model_params(st, problem(d, p0, h)[0])
+    params_of = lambda st, per_, h: jax.vmap(one_params)(st, per_[0], per_[1], h)
+  jparams = jax.jit(params_of)
+  best = jax.jit(jax.vmap(early_stopping.init))(jparams(state, per, hyper))
 
   def batched(one):
     """A per-run (state, data, params0, hyper, step) function over the whole sharded batch."""
     def fn(full, s):
-      st, (d, p0, k), h = full
+      st, (d, p0, k), h, b = full
       new, m = jax.vmap(one, in_axes=(0, 0, 0, 0, None))(st, d, p0, h, s)
       metrics = jax.lax.with_sharding_constraint(_per_arm(m, arms, S), replicated)
-      return (new, (d, p0, k), h), metrics
+      return (new, (d, p0, k), h, b), metrics
     return fn
 
-  step_fn = batched(step_one)
-  periodic = on_row = None
+  score = _heldout_score(model.apply_fn, splits["heldout"])
+  seeds = jnp.asarray(seed_of)
+
+  def track_best(full, s):
+    """Every eval_every steps: the held-out score of each run and its best so far."""
+    st, per_, h, b = full
+    params = params_of(st, per_, h)
+    value = jax.vmap(score)(params, seeds)
+    b = jax.vmap(early_stopping.update, in_axes=(0, 0, 0, None))(b, value, params, s + 1)
+    m = _per_arm(dict(heldout_log_lik=value, best_step=b.step.astype(jnp.float32)), arms, S)
+    return (st, per_, h, b), jax.lax.with_sharding_constraint(m, replicated)
+
+  periodic = [(cfg.eval_every, track_best)]
+  on_row = None
   if tcfg is not None and nested.checks_enabled(tcfg):
     check_one = lambda st, d, p0, h, s: nested.make_check(problem(d, p0, h)[0], tcfg)(st, s)
-    periodic = (tcfg.logz_check_every, batched(check_one))
+    periodic.insert(0, (tcfg.logz_check_every, batched(check_one)))
   if tcfg is not None:
     on_row = nested.check_row(tcfg)
+  stop_fn = lambda full: jnp.all(early_stopping.stopped(full[3], int(cfg.patience)))
 
-  evaluate = _eval_fn(model.apply_fn, splits, params_of, jnp.asarray(seed_of), arms, S,
-                      replicated, opts)
-  evaluate_arms = lambda full: evaluate(full[0])
+  evaluate = _eval_fn(model.apply_fn, splits, seeds, arms, S, replicated, opts)
   config = dict(group=group, arms=[a._asdict() for a in arms], seed=cfg.seed, num_seeds=S,
                 world=cfg.world.to_dict(), model=cfg.model.to_dict(),
-                train=(tcfg or pcfg).to_dict())  # num_steps may grow: the run continues
-  full, hist = fit((state, per, hyper), step_fn, cfg.num_steps, workdir=workdir, config=config,
-                   eval_fn=evaluate_arms, eval_every=cfg.eval_every,
-                   checkpoint_every=cfg.checkpoint_every, desc=group, compiler_options=opts,
-                   periodic=periodic, on_row=on_row)
-  final = {k: host_value(v) for k, v in evaluate_arms(full).items()}
+                train=(tcfg or pcfg).to_dict(), heldout_size=cfg.heldout_size,
+                patience=cfg.patience, eval_every=cfg.eval_every)  # num_steps may grow
+  full, hist = fit((state, per, hyper, best), batched(step_one), cfg.num_steps, workdir=workdir,
+                   config=config, eval_fn=lambda full: evaluate(jparams(*full[:3])),
+                   eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every, desc=group,
+                   compiler_options=opts, periodic=periodic, on_row=on_row, stop_fn=stop_fn)
+  b = full[3]
+  final = {k: host_value(v) for k, v in evaluate(b.params).items()}
+  stopped = early_stopping.stopped(b, int(cfg.patience))
+  final.update(_per_arm(dict(best_step=host_value(b.step), stopped=host_value(stopped)),
+                        arms, S))
   return {a.name: (_arm_history(hist, a.name),
                    {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith(a.name + "/")})
           for a in arms}
 
 
 def run(cfg, workdir: str) -> tuple[dict, dict, dict]:
-  """Every group of `plan(cfg)`: (runs {variant: (history, final)}, sweep {λ: (history, final)},
-  the simple labeler's accuracy on each test split)."""
+  """Every group of `plan(cfg)`: (runs {variant: (history, final)}, sweeps {'lam': {λ: (history,
+  final)}, 'kappa': {κ: ...}}, the simple labeler's accuracy on each test split).  The config is
+  checked before any data are drawn."""
+  groups = plan(cfg)
   data, splits, keys = seed_data(cfg)
   results = {}
-  for group, arms in plan(cfg).items():
+  for group, arms in groups.items():
     results.update(run_group(cfg, group, arms, data, splits, keys,
                              os.path.join(workdir, "runs", group)))
   runs = {v: results[v] for v in cfg.variants.split(",")}
-  sweep = {lam: results[sweep_name(cfg, lam)] for lam in cfg.lam_sweep or ()}
+  sweeps = dict(lam={lam: results[sweep_name(cfg, lam)] for lam in cfg.lam_sweep or ()},
+                kappa={k: results[kappa_name(cfg, k)] for k in cfg.kappa_sweep or ()})
   human = {n: float((splits[n].y_human == splits[n].y_true).mean())
            for n in TEST_SPLITS if n in splits}
-  return runs, sweep, human
+  return runs, sweeps, human

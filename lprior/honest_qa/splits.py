@@ -95,14 +95,24 @@ def _any(ex: Examples, lab: Labels) -> np.ndarray:
   return np.ones(lab.truth.shape, bool)
 
 
+def _of_class(*classes: int) -> Accept:
+  return lambda ex, lab: np.isin(lab.error_class, classes)
+
+
+def _split(key: jax.Array, cfg: Any, n: int, accept: Accept) -> Split:
+  return jax.tree.map(jnp.asarray, to_split(*sample_where(key, world_spec(cfg), n, accept)))
+
+
 def iid_split(key: jax.Array, cfg: Any, n: int) -> Split:
   """n examples of the natural distribution, every label kept (e.g. the ceiling's training set,
   labelled with the truth)."""
-  return jax.tree.map(jnp.asarray, to_split(*sample_where(key, world_spec(cfg), n, _any)))
+  return _split(key, cfg, n, _any)
 
 
-def _of_class(*classes: int) -> Accept:
-  return lambda ex, lab: np.isin(lab.error_class, classes)
+def heldout_split(key: jax.Array, cfg: Any, n: int) -> Split:
+  """n fresh examples of the small set's kind (human = complex = truth): held-out training data
+  for early stopping (never a test split)."""
+  return _split(key, cfg, n, _of_class(HUMAN_RIGHT))
 
 
 def make_splits(key: jax.Array, cfg: Any = None) -> dict[str, Split]:

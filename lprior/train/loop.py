@@ -9,6 +9,7 @@ uninterrupted one would have done).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import jax
@@ -21,6 +22,7 @@ from lprior.train.checkpoint import Checkpointer, CheckpointError
 
 StepFn = Callable[[Any, jax.Array], tuple[Any, dict]]
 EvalFn = Callable[[Any], dict]
+Periodic = tuple[int, Callable[[Any, jax.Array], tuple[Any, dict]]]
 
 
 def _scalars(metrics: dict) -> dict[str, Any]:
@@ -40,8 +42,9 @@ def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = No
         log_every: int = 1, checkpoint_every: int = 0, desc: str = "train",
         show_progress: bool = True, keep: int = 2,
         compiler_options: dict | None = None,
-        periodic: tuple[int, Callable[[Any, jax.Array], tuple[Any, dict]]] | None = None,
-        on_row: Callable[[int, dict], None] | None = None) -> tuple[Any, list[dict]]:
+        periodic: Periodic | Sequence[Periodic] | None = None,
+        on_row: Callable[[int, dict], None] | None = None,
+        stop_fn: Callable[[Any], Any] | None = None) -> tuple[Any, list[dict]]:
   """Run `num_steps` steps from `state` (or from the latest checkpoint in workdir/checkpoints).
 
   Returns (final state, history): one dict of scalar metrics per logged step (eval metrics
@@ -50,9 +53,13 @@ def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = No
   progress; every process takes part in checkpoints.  `num_steps` may be raised between runs
   (the run continues from its checkpoint); a checkpoint past `num_steps` raises CheckpointError.
   `compiler_options` go to the step's `jax.jit` (e.g. `lprior.xla.FAST_COMPILE`).
-  `periodic=(K, fn)`: after every K-th step, state, metrics = fn(state, step) (its own jit; e.g.
-  the nested trainer's log Z check), before that step's checkpoint, its metrics logged with the
-  step's.  `on_row(step, row)` sees every logged row before its checkpoint and may raise.
+  `periodic=(K, fn)` or a list of them: after every K-th step, state, metrics = fn(state, step)
+  (its own jit; e.g. the nested trainer's log Z check, an early-stopping record), in the order
+  given, before that step's checkpoint, its metrics logged with the step's.  `on_row(step, row)`
+  sees every logged row before its checkpoint and may raise.  `stop_fn(state)` (a scalar bool,
+  jit'd) is asked after every step on which a periodic hook ran, and once on resume: when true
+  the run checkpoints and ends there (e.g. `early_stopping.stopped`), and a rerun of it trains
+  no further, whatever num_steps says.
   """
   ckpt = None
   start = 0
@@ -70,19 +77,28 @@ def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = No
   if writer is not None and writer.enabled and start and os.path.exists(writer.path):
     history = read_jsonl(writer.path)  # what the writer kept: the steps up to the checkpoint
   jstep = jax.jit(step_fn, compiler_options=compiler_options)
-  every, jperiodic = (0, None) if periodic is None else (
-      int(periodic[0]), jax.jit(periodic[1], compiler_options=compiler_options))
+  if isinstance(periodic, tuple) and len(periodic) == 2 and callable(periodic[1]):
+    periodic = [periodic]
+  hooks = [(int(k), jax.jit(fn, compiler_options=compiler_options)) for k, fn in periodic or ()]
+  if any(k < 1 for k, _ in hooks):
+    raise ValueError(f"fit: every periodic hook needs K >= 1; got {[k for k, _ in hooks]}")
+  jstop = None if stop_fn is None else jax.jit(stop_fn)
+  is_stopped = lambda st: jstop is not None and bool(host_value(jstop(st)))
   show_progress = show_progress and jax.process_index() == 0
   progress = Progress(num_steps, desc, start=start) if show_progress else None
-  for step in range(start, num_steps):
+  stop_at = start if start and is_stopped(state) else None
+  for step in range(start, num_steps if stop_at is None else start):
     state, metrics = jstep(state, jax.numpy.asarray(step))
     done = step + 1
     row = {}
     if log_every and (done % log_every == 0 or done == num_steps):
       row = _scalars(metrics)
-    if jperiodic is not None and done % every == 0:
-      state, extra = jperiodic(state, jax.numpy.asarray(step))
+    ran = [fn for k, fn in hooks if done % k == 0]
+    for fn in ran:
+      state, extra = fn(state, jax.numpy.asarray(step))
       row.update(_scalars(extra))
+    if ran and is_stopped(state):
+      stop_at = done
     if eval_fn is not None and eval_every and (done % eval_every == 0 or done == num_steps):
       row.update({f"eval/{k}": v for k, v in _scalars(eval_fn(state)).items()})
     if row:
@@ -96,16 +112,21 @@ def fit(state: Any, step_fn: StepFn, num_steps: int, *, workdir: str | None = No
       history.append(row)
       if writer:
         writer.write(done, {k: v for k, v in row.items() if k != "step"})
-    if ckpt is not None and (done % checkpoint_every == 0 or done == num_steps):
+    if ckpt is not None and (done % checkpoint_every == 0 or done == num_steps or
+                             stop_at == done):
       ckpt.save(done, state)
     if progress:
       shown = {k: v for k, v in list(row.items())[1:6] if isinstance(v, float)}
       shown.update({k: v for k, v in row.items() if k.endswith("logz_check/gap")})
       progress.update(done, **shown)
+    if stop_at == done:
+      break
   if ckpt is not None:
     ckpt.close()
   if writer:
     writer.close()
   if progress:
     progress.close()
+  if stop_at is not None and jax.process_index() == 0:
+    print(f"{desc}: stopped at step {stop_at} of {num_steps} (stop_fn)", flush=True)
   return state, history

@@ -46,6 +46,10 @@ def default_config() -> ml_collections.ConfigDict:
       # uses the stopped one (−E_p[∇C_stop]) when stop_intended is on
       logz_grad_stop=False,
       trunk_share=0.0,  # partitioned: share of the trunk's layers in θ₁ (heads always are)
+      # how θ₂ is optimised: 'centred' (θ₂ itself) | 'noncentred' (ε with θ₂ = b + σ₂ ⊙ ε, b = θ₁
+      # chained, θ₂⁰ partitioned: the same posterior, without the stiff coupling ‖θ₂ − b‖²/2σ₂²
+      # that stalls Adam as κ → 0; the state's theta2 then holds ε)
+      theta2_param="centred",
       mode="map",  # 'map' | 'sgld'
       temperature=1.0,  # sgld
       optimizer="adam", lr_theta1=1e-2, lr_theta2=1e-2,
@@ -89,6 +93,8 @@ class Problem(NamedTuple):
   mean_fn: Callable  # m(θ₁)
   sigma2: Any  # the base scale of log Z's integral: a scalar or a pytree like θ₂′
   grad_energy_fn: Callable | None = None  # the stopped E for ∇θ₁ log Z (logz_grad_stop)
+  theta2_of: Callable = lambda t1, t2: t2  # (θ₁, the state's theta2) -> θ₂
+  form: str = "chained"
 
 
 POLICIES = ("reanchor", "stop", "warn", "off")
@@ -100,6 +106,7 @@ def check_config(cfg) -> None:
   for key, valid in (("form", ("chained", "partitioned")), ("logz", LOGZ_METHODS),
                      ("mode", ("map", "sgld")), ("logz_check_policy", POLICIES),
                      ("prior_scales", PRIOR_SCALES),
+                     ("theta2_param", ("centred", "noncentred")),
                      ("transport", ("auto",) + tracking.TRANSPORTS)):
     if cfg[key] not in valid:
       raise ValueError(f"train.{key} must be one of {valid}; got {cfg[key]!r}")
@@ -118,13 +125,17 @@ def check_config(cfg) -> None:
     if int(cfg.logz_check_particles) < 2 or not cfg.logz_check_tol > 0:
       raise ValueError("train.logz_check_particles must be >= 2 and logz_check_tol > 0; got "
                        f"{cfg.logz_check_particles}, {cfg.logz_check_tol}")
+  if cfg.theta2_param == "noncentred" and cfg.logz == "surrogate":
+    raise ValueError("train.logz='surrogate' moves θ₂ itself as its particle: it needs "
+                     "train.theta2_param='centred'")
   tracking.config(_smc_options(cfg), **_tracking_options(cfg))  # raises on bad tracker options
 
 
-def prior_scales(cfg, params0: PyTree) -> tuple[Any, Any]:
-  """(σ₁, σ₂) over whole parameter trees: cfg's scalars, or per-layer pytrees (DESIGN §1)."""
+def prior_scales(cfg, params0: PyTree, kappa=None) -> tuple[Any, Any]:
+  """(σ₁, σ₂) over whole parameter trees: cfg's scalars, or per-layer pytrees (DESIGN §1) with
+  κ = `kappa` (may be traced; default cfg.kappa)."""
   if cfg.prior_scales == "per_layer":
-    return post.scales.per_layer(params0, cfg.prior_s, cfg.kappa)
+    return post.scales.per_layer(params0, cfg.prior_s, cfg.kappa if kappa is None else kappa)
   return cfg.sigma1, cfg.sigma2
 
 
@@ -137,15 +148,17 @@ def _optimizer(name: str, lr: float, mode: str) -> optax.GradientTransformation:
 
 
 def make_problem(apply_fn, params0: PyTree, data: post.Data, cfg, *, lam=None,
-                 stop_intended=None) -> tuple[Problem, PyTree, PyTree]:
-  """(problem, θ₁⁰, θ₂⁰) for `cfg.form`; chained starts θ₁ = θ₂ = θ₀ = params0.
+                 stop_intended=None, kappa=None) -> tuple[Problem, PyTree, PyTree]:
+  """(problem, θ₁⁰, θ₂⁰) for `cfg.form`; chained starts θ₁ = θ₂ = θ₀ = params0.  With
+  theta2_param='noncentred' the second tree is ε = 0 and problem.log_post takes (θ₁, ε):
+  log p̃(θ₁, b + σ₂ ⊙ ε) (its value; the Jacobian Π σ₂ is constant).
 
-  `lam` and `stop_intended` (default: cfg's) may be traced, so that one compiled step serves,
-  under vmap, variants that differ only in them.
+  `lam`, `stop_intended` and `kappa` (per-layer scales only; default: cfg's) may be traced, so
+  that one compiled step serves, under vmap, variants that differ only in them.
   """
   lam = cfg.lam if lam is None else lam
   stop = cfg.stop_intended if stop_intended is None else stop_intended
-  sigma1, sigma2 = prior_scales(cfg, params0)
+  sigma1, sigma2 = prior_scales(cfg, params0, kappa)
   common = dict(apply_fn=apply_fn, lam=lam, divergence=cfg.divergence, stop_intended=stop,
                 log_z=0.0, likelihood=cfg.likelihood)
   energy = lambda f, s: f(apply_fn, data.x_small, lam, cfg.divergence, s)
@@ -155,7 +168,8 @@ def make_problem(apply_fn, params0: PyTree, data: post.Data, cfg, *, lam=None,
     energy_fn, mean_fn = tracking.chained(energy(post.chained_energy, False))
     stopped = (tracking.chained(energy(post.chained_energy, stop))[0]
                if cfg.logz_grad_stop else None)
-    return Problem(lp, energy_fn, mean_fn, sigma2, stopped), params0, params0
+    return _parameterised(Problem(lp, energy_fn, mean_fn, sigma2, stopped), cfg, lambda t1: t1,
+                          params0, params0)
   if cfg.form == "partitioned":
     mask = post.default_mask(params0, trunk_share=cfg.trunk_share)
     t1_0, t2_0 = post.split(params0, mask)
@@ -165,13 +179,31 @@ def make_problem(apply_fn, params0: PyTree, data: post.Data, cfg, *, lam=None,
         t1, t2, theta1_init=t1_0, theta2_init=t2_0, data=d, sigma1=s1, sigma2=s2, **common)
     energy_fn, mean_fn = tracking.partitioned(energy(post.partitioned_energy, False), t2_0)
     stopped = energy(post.partitioned_energy, stop) if cfg.logz_grad_stop else None
-    return Problem(lp, energy_fn, mean_fn, s2, stopped), t1_0, t2_0
+    return _parameterised(Problem(lp, energy_fn, mean_fn, s2, stopped, form="partitioned"), cfg,
+                          lambda t1: t2_0, t1_0, t2_0)
   raise ValueError(f"train.form must be 'chained' or 'partitioned'; got {cfg.form!r}")
 
 
-def model_params(state: NestedState, form: str) -> PyTree:
-  """The network's parameters the data terms use: θ₂ (chained) or merge(θ₁, θ₂) (partitioned)."""
-  return state.theta2 if form == "chained" else post.merge(state.theta1, state.theta2)
+def _parameterised(problem: Problem, cfg, base: Callable, theta1_0, theta2_0):
+  """(problem, θ₁⁰, θ₂⁰), or with theta2_param='noncentred' the problem over (θ₁, ε) with
+  θ₂ = base(θ₁) + σ₂ ⊙ ε and its ε⁰ = 0."""
+  if cfg.get("theta2_param", "centred") == "centred":
+    return problem, theta1_0, theta2_0
+  sigma2 = gaussian.broadcast_scale(problem.sigma2, theta2_0)
+  theta2_of = lambda t1, eps: jax.tree.map(lambda b, s, e: b + s * e, base(t1), sigma2, eps)
+  lp = problem.log_post
+  return (problem._replace(log_post=lambda t1, eps, d: lp(t1, theta2_of(t1, eps), d),
+                           theta2_of=theta2_of),
+          theta1_0, jax.tree.map(jnp.zeros_like, theta2_0))
+
+
+def model_params(state: NestedState, problem: Problem | str) -> PyTree:
+  """The network's parameters the data terms use: θ₂ (chained) or merge(θ₁, θ₂) (partitioned),
+  θ₂ = problem.theta2_of(θ₁, state.theta2) (a form name instead of the problem: centred)."""
+  if isinstance(problem, str):
+    problem = Problem(None, None, None, None, form=problem)
+  theta2 = problem.theta2_of(state.theta1, state.theta2)
+  return theta2 if problem.form == "chained" else post.merge(state.theta1, theta2)
 
 
 def _smc_options(cfg) -> dict:

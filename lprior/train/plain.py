@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from lprior import gaussian
 from lprior import posterior as post
 from lprior.pytree import PyTree
 from lprior.train.minibatch import large_batch
@@ -30,23 +31,29 @@ def init(key, params: PyTree, cfg) -> PlainState:
   return PlainState(params, _opt(cfg).init(params), key)
 
 
-def make_step(apply_fn: post.ApplyFn, data: post.Data, cfg) -> Callable:
-  """step_fn(state, step) -> (state, metrics): one optax step on −L/n (mean log-likelihood;
-  L from cfg.likelihood and minibatches of cfg.batch_size as in the nested trainer)."""
+def make_step(apply_fn: post.ApplyFn, data: post.Data, cfg, *, theta0: PyTree | None = None,
+              sigma1=None) -> Callable:
+  """step_fn(state, step) -> (state, metrics): one optax step on −(L + log N(θ; θ₀, σ₁²))/n
+  (L from cfg.likelihood and minibatches of cfg.batch_size as in the nested trainer; the prior
+  term, the nested posterior's stage-1 prior, only when `theta0` is given)."""
   opt = _opt(cfg)
   n = data.y_large.shape[0]
 
   l_fn = post.get_likelihood(cfg.get("likelihood", "labels"))
+  if theta0 is not None and sigma1 is None:
+    raise ValueError("plain.make_step: theta0 needs sigma1 (a scalar or a pytree like θ)")
 
   def loss(params, d):
-    return -l_fn(params, apply_fn, d.x_large, d.y_large, d.w_large) / n
+    log_lik = l_fn(params, apply_fn, d.x_large, d.y_large, d.w_large)
+    log_prior = 0.0 if theta0 is None else gaussian.log_normal(params, theta0, sigma1)
+    return -(log_lik + log_prior) / n, (log_lik, log_prior)
 
   def step_fn(state: PlainState, step):
     d = large_batch(jax.random.fold_in(state.key, step), data, cfg.get("batch_size", 0))
-    value, g = jax.value_and_grad(loss)(state.params, d)
+    (value, (log_lik, log_prior)), g = jax.value_and_grad(loss, has_aux=True)(state.params, d)
     updates, opt_state = opt.update(g, state.opt, state.params)
     params = optax.apply_updates(state.params, updates)
-    return state.replace(params=params, opt=opt_state), dict(log_likelihood=-value * n,
-                                                             loss=value)
+    return state.replace(params=params, opt=opt_state), dict(
+        log_likelihood=log_lik, log_prior=jnp.asarray(log_prior, jnp.float32), loss=value)
 
   return step_fn
