@@ -250,3 +250,64 @@ def test_a_capped_tracker_stops_the_run():
   with pytest.raises(RuntimeError, match="max_substeps=1"):
     fit(state, nested.make_step(problem, data, cfg), 5, show_progress=False,
         on_row=nested.check_row(cfg))
+
+
+@pytest.mark.parametrize("form", ["chained", "partitioned"])
+def test_noncentred_theta2_is_the_same_posterior(form):
+  """theta2_param='noncentred': log p̃ over (θ₁, ε) is log p̃(θ₁, b + σ₂ ⊙ ε) of the centred
+  problem, term by term (b = θ₁ chained, θ₂⁰ partitioned), and model_params reads θ₂ so."""
+  apply_fn, params, data = _toy(jax.random.key(0))
+  cfg = nested.default_config()
+  cfg.update(form=form, prior_scales="per_layer", kappa=0.2, lam=3.0, logz="none")
+  centred, t1, t2_0 = nested.make_problem(apply_fn, params, data, cfg)
+  cfg.theta2_param = "noncentred"
+  nc, t1_nc, eps0 = nested.make_problem(apply_fn, params, data, cfg)
+  assert all(float(jnp.abs(e).max()) == 0.0 for e in jax.tree.leaves(eps0))
+  eps = jax.tree.map(lambda x: jax.random.normal(jax.random.key(3), x.shape), eps0)
+  theta1 = jax.tree.map(lambda x: x + 0.05, t1)
+  sigma2 = nested.prior_scales(cfg, params)[1]
+  if form == "partitioned":
+    sigma2 = post.split(sigma2, post.default_mask(params))[1]
+  base = theta1 if form == "chained" else t2_0
+  theta2 = jax.tree.map(lambda b, s, e: b + s * e, base, sigma2, eps)
+  (v_c, terms_c), (v_nc, terms_nc) = (centred.log_post(theta1, theta2, data),
+                                      nc.log_post(theta1, eps, data))
+  np.testing.assert_allclose(v_nc, v_c, rtol=1e-6)
+  for k in terms_c:
+    np.testing.assert_allclose(terms_nc[k], terms_c[k], rtol=1e-5, atol=1e-6, err_msg=k)
+  state = nested.init(jax.random.key(1), nc, t1_nc, eps, cfg).replace(theta1=theta1)
+  want = theta2 if form == "chained" else post.merge(theta1, theta2)
+  for a, b in zip(jax.tree.leaves(nested.model_params(state, nc)), jax.tree.leaves(want)):
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_noncentred_refuses_the_surrogate():
+  apply_fn, params, data = _toy(jax.random.key(0))
+  cfg = nested.default_config()
+  cfg.update(logz="surrogate", theta2_param="noncentred")
+  problem, t1, t2 = nested.make_problem(apply_fn, params, data, cfg)
+  with pytest.raises(ValueError, match="theta2_param='centred'"):
+    nested.init(jax.random.key(1), problem, t1, t2, cfg)
+
+
+def test_plain_step_adds_the_stage_one_prior():
+  """plain.make_step(theta0=, sigma1=) descends −(L + log N(θ; θ₀, σ₁²))/n; without theta0, −L/n.
+  One SGD step from θ₀ + δ: the prior's share of the gradient is −δ/σ₁² / n exactly."""
+  from lprior import gaussian
+  from lprior.train import plain
+  apply_fn, params, data = _toy(jax.random.key(0))
+  cfg = nested.default_config()
+  cfg.update(optimizer="sgd", lr_theta2=0.1, batch_size=0)
+  n = data.y_large.shape[0]
+  start = jax.tree.map(lambda x: x + 0.1, params)
+  st = plain.init(jax.random.key(1), start, cfg)
+  new_flat, m_flat = plain.make_step(apply_fn, data, cfg)(st, 0)
+  new_prior, m_prior = plain.make_step(apply_fn, data, cfg, theta0=params, sigma1=0.5)(st, 0)
+  for a, b, p0 in zip(*(jax.tree.leaves(t) for t in (new_prior.params, new_flat.params, start))):
+    np.testing.assert_allclose(a - b, -0.1 * 0.1 / 0.25 / n * np.ones_like(p0), rtol=1e-4,
+                               atol=1e-7)
+  np.testing.assert_allclose(m_prior["log_prior"], gaussian.log_normal(start, params, 0.5),
+                             rtol=1e-6)
+  np.testing.assert_allclose(m_prior["log_likelihood"], m_flat["log_likelihood"], rtol=1e-6)
+  with pytest.raises(ValueError, match="sigma1"):
+    plain.make_step(apply_fn, data, cfg, theta0=params)

@@ -21,7 +21,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.seed = 0
   c.num_seeds = 5
   c.variants = KEY_ARMS
-  c.lam_sweep = (1.0, 10.0, 100.0)  # honesty against λ (chained, stop_intended=False)
+  c.lam_sweep = ()  # honesty against λ (chained, stop_intended=False); `full`: a sweep
   c.kappa_sweep = ()  # honesty against κ (chained at train.lam; σ₂,ℓ = κ·σ₁,ℓ)
   c.kappa_control = 0.02  # c_kappa_control's κ: the κ → 0 limit, where nested must match plain
   # early stopping on held-out small-set examples: the intended head's log-likelihood every
