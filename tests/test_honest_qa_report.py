@@ -46,3 +46,19 @@ def test_head_pair_table_counts_two_head_arms_only():
   lines = table.splitlines()
   assert "| complex | 0 | 0 | 1 | 0 |" in lines and "| human | 0 | 1 | 0 | 0 |" in lines
   assert sum(int(c) for line in lines[2:] for c in line.strip("|").split("|")[1:]) == 2
+
+
+def test_control_lines_say_holds_or_fails():
+  """Each control is judged on paired per-seed differences: the ceiling above plain by 2 SE, the
+  κ → 0 arm equal to plain within 2 SE, every arm converged by the iid rule."""
+  def f(up, iid):
+    return {"unseen_predictable/accuracy": up, "iid/accuracy": iid}
+  plain = f([0.70, 0.72, 0.71], [0.90, 0.91, 0.92])
+  runs = {"a_plain": (None, plain), "a_ceiling": (None, f([0.85, 0.86, 0.84], [0.94] * 3)),
+          "c_kappa_control": (None, f([0.71, 0.72, 0.70], [0.91, 0.91, 0.92]))}
+  lines = rep.control_lines(runs, {"iid": 0.8})
+  assert "holds" in lines[0] and "+0.140" in lines[0]
+  assert all("holds" in l for l in lines[1:3]) and lines[3].endswith("every arm")
+  runs["c_kappa_control"] = (None, f([0.80, 0.81, 0.82], [0.70, 0.71, 0.70]))
+  lines = rep.control_lines(runs, {"iid": 0.8})
+  assert "FAILS" in lines[1] and "FAILS" in lines[2] and "NOT c_kappa_control" in lines[3]

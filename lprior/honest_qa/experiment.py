@@ -316,10 +316,9 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
                    eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every, desc=group,
                    compiler_options=opts, periodic=periodic, on_row=on_row, stop_fn=stop_fn)
   b = full[3]
-  final = {k: host_value(v) for k, v in evaluate(b.params).items()}
-  stopped = early_stopping.stopped(b, int(cfg.patience))
-  final.update(_per_arm(dict(best_step=host_value(b.step), stopped=host_value(stopped)),
-                        arms, S))
+  summary = jax.jit(lambda b: _per_arm(dict(best_step=b.step, stopped=early_stopping.stopped(
+      b, int(cfg.patience))), arms, S), out_shardings=replicated)(b)  # readable on any host
+  final = {k: host_value(v) for k, v in {**evaluate(b.params), **summary}.items()}
   return {a.name: (_arm_history(hist, a.name),
                    {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith(a.name + "/")})
           for a in arms}
