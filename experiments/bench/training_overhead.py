@@ -43,7 +43,7 @@ def _trainer(cfg_hq, data, name: str, num_particles: int | None, theta2_steps: i
   t.theta2_steps, t.update_rule = theta2_steps, update_rule
   prob, t1, t2 = nested.make_problem(model.apply_fn, params0, data, t)
   return (nested.init(key, prob, t1, t2, t), nested.make_step(prob, data, t),
-          lambda st: nested.model_params(st, t.form), model.apply_fn)
+          lambda st: nested.model_params(st, prob), model.apply_fn)
 
 
 def _flops(step, state) -> float:

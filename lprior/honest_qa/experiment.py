@@ -87,12 +87,14 @@ def check(cfg) -> None:
                      f"{cfg.patience}, {cfg.checkpoint_every}, {cfg.consistency_size}")
   if not cfg.train.lam >= 0:
     raise ValueError(f"config.train.lam must be >= 0; got {cfg.train.lam}")
-  for key, values, low in (("lam_sweep", cfg.lam_sweep, 0.0), ("kappa_sweep", cfg.kappa_sweep, None),
-                           ("kappa_control", (cfg.kappa_control,), None)):
-    for v in values or ():
-      if not (v >= low if low is not None else v > 0):
-        raise ValueError(f"config.{key} holds {v}; it must be "
-                         f"{'>= 0' if low is not None else '> 0'}")
+  for v in cfg.lam_sweep or ():
+    if not v >= 0:
+      raise ValueError(f"config.lam_sweep holds {v}; it must be >= 0")
+  for key, values in (("kappa_sweep", cfg.kappa_sweep or ()), ("kappa_control",
+                                                              (cfg.kappa_control,))):
+    for v in values:
+      if not v > 0:
+        raise ValueError(f"config.{key} holds {v}; it must be > 0")
   needs_kappa = bool(cfg.kappa_sweep) or "c_kappa_control" in cfg.variants.split(",")
   if needs_kappa and cfg.train.prior_scales != "per_layer":
     raise ValueError("config.kappa_sweep and c_kappa_control need train.prior_scales="
@@ -304,7 +306,8 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
     periodic.insert(0, (tcfg.logz_check_every, batched(check_one)))
   if tcfg is not None:
     on_row = nested.check_row(tcfg)
-  stop_fn = lambda full: jnp.all(early_stopping.stopped(full[3], int(cfg.patience)))
+  stopped = lambda b: early_stopping.stopped(b, int(cfg.patience))
+  stop_fn = lambda full: jnp.all(stopped(full[3]))
 
   evaluate = _eval_fn(model.apply_fn, splits, seeds, arms, S, replicated, opts)
   config = dict(group=group, arms=[a._asdict() for a in arms], seed=cfg.seed, num_seeds=S,
@@ -316,8 +319,8 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
                    eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every, desc=group,
                    compiler_options=opts, periodic=periodic, on_row=on_row, stop_fn=stop_fn)
   b = full[3]
-  summary = jax.jit(lambda b: _per_arm(dict(best_step=b.step, stopped=early_stopping.stopped(
-      b, int(cfg.patience))), arms, S), out_shardings=replicated)(b)  # readable on any host
+  summary = jax.jit(lambda b: _per_arm(dict(best_step=b.step, stopped=stopped(b)), arms, S),
+                    out_shardings=replicated)(b)  # readable on any host
   final = {k: host_value(v) for k, v in {**evaluate(b.params), **summary}.items()}
   return {a.name: (_arm_history(hist, a.name),
                    {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith(a.name + "/")})

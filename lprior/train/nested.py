@@ -197,11 +197,9 @@ def _parameterised(problem: Problem, cfg, base: Callable, theta1_0, theta2_0):
           theta1_0, jax.tree.map(jnp.zeros_like, theta2_0))
 
 
-def model_params(state: NestedState, problem: Problem | str) -> PyTree:
+def model_params(state: NestedState, problem: Problem) -> PyTree:
   """The network's parameters the data terms use: θ₂ (chained) or merge(θ₁, θ₂) (partitioned),
-  θ₂ = problem.theta2_of(θ₁, state.theta2) (a form name instead of the problem: centred)."""
-  if isinstance(problem, str):
-    problem = Problem(None, None, None, None, form=problem)
+  θ₂ = problem.theta2_of(θ₁, state.theta2)."""
   theta2 = problem.theta2_of(state.theta1, state.theta2)
   return theta2 if problem.form == "chained" else post.merge(state.theta1, theta2)
 
