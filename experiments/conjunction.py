@@ -4,6 +4,8 @@ table.md and PNG plots into --workdir.
 
   python3 -m experiments.conjunction --config=experiments/configs/conjunction.py:smoke \
       --workdir=/tmp/conj
+Rerunning the same command computes only the rows missing from --workdir/rows (none once it has
+finished: it re-reports); grown sweeps add their rows; any other config change is refused.
 """
 
 from absl import app

@@ -1,16 +1,26 @@
 """Runs the conjunction experiment (lprior.conjunction.experiment) and reports it: tables
-(printed and table.md), results.json and plots in the workdir."""
+(printed and table.md), results.json and plots in the workdir.
+
+Resumable by rows: each finished row is appended to workdir/rows/<part>.jsonl (die, smooth,
+exchangeable, debater; `experiments.common.resume`) with the identity of its part
+(`experiment.identities`: the preset, the seed and the part's config but its growable sweeps and
+report-only keys), so a crash loses only the row in progress and a rerun computes only the rows
+it lacks: none for a finished command (it re-reports), the new ones for a grown sweep
+(smooth.ns up to smooth.pad_to, more seeds, kernels, debater.ms …).  Rows stored under another
+identity are refused (CheckpointError naming the keys) before anything is computed.  Rows are
+reported in the order of the current sweeps; stored rows outside them are kept, not reported.
+"""
 
 from __future__ import annotations
 
 import os
-import time
 
 import jax
 import numpy as np
 
 from experiments.common.report import (fmt_mean_se, markdown_table, mean_se, save_figure,
                                        write_json)
+from experiments.common.resume import RowStore, open_stores
 from lprior.conjunction import experiment
 from lprior.progress import Progress
 
@@ -175,25 +185,60 @@ def plot_debater(ex_rows, deb_rows, path) -> None:
   save_figure(fig, path, dpi=110)
 
 
-def run(cfg, workdir: str) -> str:
-  """Run every part of the experiment; write results.json, table.md and plots; return the text."""
+def _cached(store: RowStore, progress: Progress | None = None):
+  """cache(unit, fn) for the experiment's row functions: the stored row, or fn()'s, stored
+  first, ticking `progress`."""
+  done = [0]
+
+  def cache(unit: dict, fn):
+    fresh = not store.has(unit)
+    row = store.row(unit, fn)
+    if fresh and progress is not None:
+      done[0] += 1
+      progress.update(done[0], **{k: v for k, v in unit.items() if k in ("n", "m")})
+    return row
+  return cache
+
+
+def _missing(store: RowStore, units) -> int:
+  return sum(not store.has(u) for u in units)
+
+
+def compute(cfg, workdir: str) -> tuple[dict, float]:
+  """Every part's rows (stored ones read back, missing ones computed and stored), and the
+  seconds their computation took (summed over the runs that computed them)."""
+  experiment.check(cfg)
+  stores = open_stores(os.path.join(workdir, "rows"), experiment.identities(cfg))
   jax.config.update("jax_enable_x64", True)
-  os.makedirs(workdir, exist_ok=True)
   key = jax.random.key(cfg.seed)
-  t0 = time.perf_counter()
-  die = experiment.die_rows()
-  s = cfg.smooth
-  total = len(s.kernels) * len(s.lengthscales) * len(s.ns) * s.num_seeds
-  prog = Progress(total, "smooth")
-  smooth_rows = experiment.smooth_rows(s, jax.random.fold_in(key, 1), prog)
+  s, d = cfg.smooth, cfg.debater
+  out = dict(die=stores["die"].row({}, lambda: dict(rows=experiment.die_rows()))["rows"])
+  units = experiment.smooth_units(s)
+  prog = Progress(_missing(stores["smooth"], units), "smooth")
+  out["smooth"] = experiment.smooth_rows(s, jax.random.fold_in(key, 1),
+                                         cache=_cached(stores["smooth"], prog))
   prog.close()
+  out["exchangeable"] = experiment.exchangeable_rows(
+      d.exchangeable_q, d.exchangeable_ms, d.exchangeable_orders,
+      cache=_cached(stores["exchangeable"]))
+  prog = Progress(_missing(stores["debater"], [dict(m=m) for m in d.ms]), "debater")
+  out["debater"] = experiment.debater_rows(d, jax.random.fold_in(key, 2),
+                                           cache=_cached(stores["debater"], prog))
+  prog.close()
+  used = [({}, "die")] + [(u, "smooth") for u in units] + [
+      (u, "exchangeable") for u in experiment.exchangeable_units(
+          d.exchangeable_ms, d.exchangeable_orders)] + [(dict(m=m), "debater") for m in d.ms]
+  return out, sum(stores[part].seconds(u) for u, part in used)
+
+
+def run(cfg, workdir: str) -> str:
+  """Run (or resume) every part of the experiment; write results.json, table.md and plots;
+  return the text."""
+  rows, seconds = compute(cfg, workdir)
+  os.makedirs(workdir, exist_ok=True)
+  die, smooth_rows, ex, deb = rows["die"], rows["smooth"], rows["exchangeable"], rows["debater"]
+  s, d = cfg.smooth, cfg.debater
   cut = experiment.cutoff_rows(smooth_rows, s.windows, s.cutoff_tol)
-  d = cfg.debater
-  ex = experiment.exchangeable_rows(d.exchangeable_q, d.exchangeable_ms, d.exchangeable_orders)
-  prog = Progress(len(d.ms), "debater")
-  deb = experiment.debater_rows(d, jax.random.fold_in(key, 2), prog)
-  prog.close()
-  seconds = time.perf_counter() - t0
   sections = [
       ("Four-sided die: P(A∧B∧C) and what 2-way marginals allow", die_table(die)),
       ("Smooth latent statements: error of each estimate of log P(all), nats (mean ± SE over "
@@ -207,7 +252,8 @@ def run(cfg, workdir: str) -> str:
        debater_table(deb)),
   ]
   text = "\n\n".join(f"### {title}\n\n{table}" for title, table in sections)
-  text += f"\n\npreset {cfg.preset}, {seconds:.0f} s, {jax.device_count()} device(s)\n"
+  text += (f"\n\npreset {cfg.preset}, {seconds:.0f} s of computation, "
+           f"{jax.device_count()} device(s)\n")
   with open(os.path.join(workdir, "table.md"), "w") as f:
     f.write(text)
   write_json(os.path.join(workdir, "results.json"),

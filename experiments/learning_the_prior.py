@@ -6,7 +6,9 @@ trend_extrapolation.png (+ metrics.jsonl, TensorBoard logs and checkpoints) into
 
   python3 -m experiments.learning_the_prior --config=experiments/configs/learning_the_prior.py:smoke \
       --workdir=/tmp/ltp [--config.ltp.prior_mode=learned ...]
-Rerunning the same command resumes from the checkpoints in --workdir.
+Rerunning the same command re-reports from --workdir/runs/<task>/result.json without computing;
+raising --config.num_steps (or baseline.num_steps) continues every run from its checkpoints; any
+other change to what a run trains is refused (CheckpointError naming the key).
 """
 
 from absl import app, logging

@@ -37,7 +37,7 @@ CELLS = [
         "from experiments.configs.conjunction import get_config\n"
         "from experiments.conjunction_report import run\n"
         "cfg = get_config('smoke')\n"
-        "cfg.smooth.ns = (4, 8, 16, 32)\n"
+        "cfg.smooth.ns, cfg.smooth.pad_to = (4, 8, 16, 32), 32\n"
         "cfg.smooth.max_exact_n, cfg.smooth.max_lp_n = 8, 6\n"
         "workdir = tempfile.mkdtemp()\n"
         "display(Markdown(run(cfg, workdir)))"),

@@ -44,6 +44,7 @@ far from converged — BUILD_NOTES.md has the default preset's numbers)"""),
     new_code_cell("""config = get_config("smoke")
 config.tasks, config.sizes, config.main_size = "spurious", (64,), 64
 config.num_steps, config.eval_every, config.checkpoint_every = 100, 100, 0
+config.ltp.anneal_steps = 100  # the schedules' length: a value of its own, not num_steps
 results = {"spurious": experiment.run_task(config, "spurious", None)}
 display(Markdown(report.markdown_table(report.main_rows(results, config))))"""),
     new_code_cell("""report.plot_dstar(results, config=config);"""),

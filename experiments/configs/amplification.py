@@ -3,6 +3,11 @@ smoke (< 60 s on 2 CPU cores), default (≤ ~5 min on 2 cores), full.
 
   python3 -m experiments.amplification --config=experiments/configs/amplification.py:smoke \
       --workdir=/tmp/amp [--config.num_seeds=5 ...]
+
+A workdir's checkpoints belong to one run identity: the whole config except num_steps.  Raising
+num_steps (e.g. --config.num_steps.sum=4000) extends a run from its last checkpoint; the α
+schedules follow anneal_steps, not num_steps, so extending changes no earlier step.  Any other
+change (anneal_steps included) is refused with the keys that differ.
 """
 
 import ml_collections
@@ -26,6 +31,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.perm = ml_collections.ConfigDict(dict(n=4, max_power=8))    # p**k, p ∈ S_4, k ≤ 8
   c.methods = ",".join(METHODS)
   c.num_steps = ml_collections.ConfigDict(dict(sum=2000, perm=400))  # per task kind
+  # Length of the α schedules (coin's anneal, iterate's warm-up fraction), per task kind; after
+  # it α stays at its end value.  Set equal to num_steps in every preset; kept when num_steps is
+  # raised to extend a run (it is part of the run identity, num_steps is not).
+  c.anneal_steps = ml_collections.ConfigDict(dict(sum=2000, perm=400))
   c.eval_every = 100
   c.batch_size = 32          # root questions per step
   c.num_eval = 1000          # held-out questions (fresh, of the training distribution)
@@ -36,8 +45,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.temperature = 0.5        # Boltzmann temperature of every Gumbel choice (nats) …
   c.cold_temperature = 0.05  # … except adversary_cold's
   c.alpha = -0.3             # iteration's confidence threshold on Adv's score (log-prob)
-  c.iterate_warmup = 0.5     # iterate: fraction of steps of plain amplification first
-  c.coin_alpha_start = 0.0   # coin: α annealed linearly from here …
+  c.iterate_warmup = 0.5     # iterate: fraction of anneal_steps of plain amplification first
+  c.coin_alpha_start = 0.0   # coin: α annealed linearly over anneal_steps from here …
   c.coin_alpha_end = -0.5    # … to here
   c.target_accuracy = 0.8    # the table reports human calls to first reach this accuracy
 
@@ -54,7 +63,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   preset = preset or "default"
   if preset == "smoke":
     c.num_seeds, c.eval_every, c.batch_size, c.num_eval = 2, 20, 16, 200
-    c.num_steps.sum = c.num_steps.perm = 40
+    c.num_steps.sum = c.num_steps.perm = c.anneal_steps.sum = c.anneal_steps.perm = 40
     c.hidden, c.critic_hidden, c.imitator_hidden = (32,), (16,), (16,)
     c.fast_compile = True
     c.tasks = "sum"
@@ -65,7 +74,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.transparency.critic_hidden = (32,)
   elif preset == "full":
     c.num_seeds, c.eval_every, c.batch_size = 5, 250, 64
-    c.num_steps.sum = c.num_steps.perm = 6000
+    c.num_steps.sum = c.num_steps.perm = c.anneal_steps.sum = c.anneal_steps.perm = 6000
     c.hidden, c.critic_hidden, c.imitator_hidden = (256, 256), (128, 128), (128, 128)
     c.sum.log2_len, c.perm.n, c.perm.max_power = 3, 5, 16
     c.transparency.perm.max_power = 64

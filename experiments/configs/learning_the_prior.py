@@ -3,6 +3,10 @@
 
   python3 -m experiments.learning_the_prior --config=experiments/configs/learning_the_prior.py:smoke \
       --workdir=/tmp/ltp [--config.ltp.prior_mode=learned ...]
+
+Schedules do not follow num_steps: every preset sets ltp.anneal_steps (τ's annealing and the
+learning-rate decays) to its own num_steps, so num_steps (and baseline.num_steps) may be raised
+on a workdir to continue its runs from their checkpoints; other changes are refused there.
 """
 
 import ml_collections
@@ -15,8 +19,8 @@ def ltp_config() -> ml_collections.ConfigDict:
       restarts=1,             # starts per run (z_init, then N(0, I)); the best by J on D is kept
       z_init="zero",          # zero (centre of Mz's latent) | prior_mode
       tau_start=0.5,          # Mz's blur, annealed geometrically …
-      tau_end=0.05,           # … to this over anneal_steps (0: the whole run)
-      anneal_steps=0,
+      tau_end=0.05,           # … to this over anneal_steps (also the length of the learning-
+      anneal_steps=1000,      # rate decays; held after it); the presets set their num_steps
       f_input="hypothesis",   # what f reads: a hypothesis Z ~ Mz(·, z) | Mz's level probabilities
                               # (f imitates the mixture) | the latent z itself
       f_hidden=(64, 64),
@@ -55,7 +59,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.posterior_at_all_sizes = False  # the full posterior on the whole curve (else main_size only)
   c.n_pool = 512             # D* questions for training (f's questions, warm-up 2's forecasts)
   c.n_test = 1000            # held-out D* questions (with true answers)
-  c.num_steps = 1000         # joint steps of learning the prior
+  c.num_steps = 1000         # joint steps of learning the prior (may be raised on a workdir)
   c.eval_every = 500
   c.log_every = 10           # metrics (JSONL, TensorBoard, progress) every this many steps
   c.checkpoint_every = 1000
@@ -67,6 +71,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.baseline = ml_collections.ConfigDict(dict(
       hidden=(64, 64), lr=3e-3, weight_decay=1e-4, batch=64, num_steps=1000))
   c.ltp = ltp_config()
+  c.ltp.anneal_steps = 1000  # = num_steps, as a value: raising num_steps keeps the schedule
   # per-task changes to c.ltp: the trend task has coordinate-wise local optima (growth rate and
   # ceiling trade off on D), so it gets a second start
   c.ltp_overrides = ml_collections.ConfigDict(dict(
@@ -77,6 +82,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   if preset == "smoke":
     c.num_seeds, c.sizes, c.main_size = 2, (16, 64), 64
     c.n_pool, c.n_test, c.num_steps, c.eval_every, c.checkpoint_every = 128, 200, 60, 30, 60
+    c.ltp.anneal_steps = 60
     c.log_every = 5
     c.warmup2.forecasts, c.baseline.num_steps = 64, 60
     c.compare_prior_modes = ""
@@ -86,7 +92,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.fast_compile = True
   elif preset == "full":
     c.num_seeds, c.sizes, c.main_size = 10, (16, 32, 64, 128, 256, 512), 256
-    c.n_pool, c.n_test, c.num_steps = 1024, 4000, 3000
+    c.n_pool, c.n_test, c.num_steps, c.ltp.anneal_steps = 1024, 4000, 3000, 3000
     c.eval_every, c.checkpoint_every = 500, 1000
     c.compare_prior_modes = "direct,ratio,learned"
     c.posterior_at_all_sizes = True

@@ -4,8 +4,9 @@ and the planted-error search costs against tree size.  No files, no plots (see t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import jax
 import numpy as np
@@ -15,15 +16,77 @@ from lprior.amplification.tasks import TASKS, Task, make_task
 from lprior.xla import compiler_options
 
 OnEval = Callable[[int, Mapping[str, np.ndarray]], Any]  # (step, {name: (num_seeds,)})
+Costs = dict[str, np.ndarray]
+AT = ("leaf", "any")  # where transparency plants its error
 
 
-def _check(config) -> None:
-  if config.num_seeds < 1:
-    raise ValueError(f"num_seeds must be >= 1, got {config.num_seeds}")
+class Store(Protocol):
+  """Where a run keeps its state between invocations (the launcher's checkpoints)."""
+
+  def restore(self, task: Task, method: str, like: iterate.Learner, num_steps: int
+              ) -> tuple[iterate.Learner, iterate.History] | None:
+    """The saved (learners, history) of (task, method), or None; raises past num_steps."""
+
+  def save(self, task: Task, method: str, learner: iterate.Learner,
+           history: iterate.History) -> None:
+    """Keeps (learners, history) of (task, method) after a chunk."""
+
+  def transparency(self, name: str, compute: Callable[[], Costs]) -> Costs:
+    """The costs of the transparency task `name`: saved ones, or compute() (then saved)."""
+
+
+def _require(ok: bool, key: str, value: Any, what: str) -> None:
+  """Raises ValueError naming config.key and its value unless ok."""
+  if not ok:
+    raise ValueError(f"config.{key} must be {what}, got {value!r}")
+
+
+def _check_steps(config) -> None:
+  """num_steps and anneal_steps of every kind in config.tasks (≥ 1; num_steps a multiple of
+  eval_every)."""
+  every = config.eval_every
+  _require(isinstance(every, int) and every >= 1, "eval_every", every, "an int >= 1")
+  for kind in _kinds(config.tasks, "tasks"):
+    for name in ("num_steps", "anneal_steps"):
+      _require(kind in config[name], f"{name}.{kind}", None, "set (task kind in config.tasks)")
+      _require(isinstance(config[name][kind], int) and config[name][kind] >= 1,
+               f"{name}.{kind}", config[name][kind], "an int >= 1")
+    n = config.num_steps[kind]
+    _require(n % every == 0, f"num_steps.{kind}", n, f"a multiple of eval_every={every}")
+
+
+def _check_transparency(tc) -> None:
+  """The transparency part of the config."""
+  _kinds(tc.tasks, "transparency.tasks")
+  for key in ("num_trees", "critic_steps", "critic_batch"):
+    _require(isinstance(tc[key], int) and tc[key] >= 1, f"transparency.{key}", tc[key],
+             "an int >= 1")
+  _require(tc.at in AT, "transparency.at", tc.at, f"one of {AT}")
+
+
+def check_config(config) -> None:
+  """Raises ValueError naming the first invalid config value (before any computation)."""
+  _require(isinstance(config.num_seeds, int) and config.num_seeds >= 1, "num_seeds",
+           config.num_seeds, "an int >= 1")
   for name in config.methods.split(","):
     if name not in iterate.standard_methods():
-      raise ValueError(f"unknown method {name!r}; expected some of "
+      raise ValueError(f"unknown method {name!r} in config.methods; expected some of "
                        f"{sorted(iterate.standard_methods())}")
+  _check_steps(config)
+  for key in ("batch_size", "num_eval"):
+    _require(isinstance(config[key], int) and config[key] >= 1, key, config[key], "an int >= 1")
+  for key in ("learning_rate", "temperature", "cold_temperature"):
+    _require(config[key] > 0, key, config[key], "> 0")
+  _require(0 <= config.iterate_warmup < 1, "iterate_warmup", config.iterate_warmup, "in [0, 1)")
+  _require(0 < config.target_accuracy <= 1, "target_accuracy", config.target_accuracy,
+           "in (0, 1]")
+  _check_transparency(config.transparency)
+
+
+def run_identity(config) -> dict[str, Any]:
+  """The config a run's checkpoints must match: all of it except num_steps (which may be raised
+  to extend a run; the α schedule follows anneal_steps instead)."""
+  return {k: v for k, v in config.to_dict().items() if k != "num_steps"}
 
 
 def seed_keys(config, stream: int) -> jax.Array:
@@ -37,36 +100,49 @@ def num_steps(config, task: Task) -> int:
   return int(config.num_steps[task.kind])
 
 
+def anneal_steps(config, task: Task) -> int:
+  """Length of the α schedule for a task (config.anneal_steps is {task kind: steps})."""
+  return int(config.anneal_steps[task.kind])
+
+
 def methods(config) -> dict[str, iterate.Method]:
+  """The standard methods with this config's α, temperatures and warm-up."""
   return iterate.standard_methods(alpha=config.alpha, temperature=config.temperature,
                                   coin_alpha=(config.coin_alpha_start, config.coin_alpha_end),
                                   iterate_warmup=config.iterate_warmup,
                                   cold_temperature=config.cold_temperature)
 
 
+@functools.lru_cache(maxsize=8)
+def trainer(task: Task, **kwargs) -> iterate.Trainer:
+  """iterate.Trainer(task, **kwargs), cached: runs of one process share its compilations."""
+  return iterate.Trainer(task, **kwargs)
+
+
 def train_methods(config, task: Task, stream: int,
-                  on_eval: Callable[[str], OnEval | None] = lambda name: None
-                  ) -> dict[str, dict[str, np.ndarray]]:
-  """{method: history} (arrays (num_evals, num_seeds)) for the methods in config.methods."""
-  _check(config)
+                  on_eval: Callable[[str], OnEval | None] = lambda name: None,
+                  store: Store | None = None) -> dict[str, iterate.History]:
+  """{method: history} (arrays (num_evals, num_seeds)) for the methods in config.methods; with
+  a store, each resumes from and saves to it."""
+  check_config(config)
   keys = seed_keys(config, stream)
   eval_q = task.sample(iterate.fold_keys(keys, 10 ** 6)[0], config.num_eval)
-  trainers: dict[bool, iterate.Trainer] = {}
-  out = {}
+  steps, out = num_steps(config, task), {}
   for name in config.methods.split(","):
     method = methods(config)[name]
-    if method.imitate not in trainers:
-      trainers[method.imitate] = iterate.Trainer(
-          task, imitate=method.imitate, batch_size=config.batch_size,
-          learning_rate=config.learning_rate, hidden=tuple(config.hidden),
-          critic_hidden=tuple(config.critic_hidden),
-          imitator_hidden=tuple(config.imitator_hidden), fast_compile=config.fast_compile)
-    out[name] = trainers[method.imitate].run(keys, method, num_steps(config, task),
-                                             config.eval_every, eval_q, on_eval(name))
+    tr = trainer(task, imitate=method.imitate, batch_size=config.batch_size,
+                 learning_rate=config.learning_rate, hidden=tuple(config.hidden),
+                 critic_hidden=tuple(config.critic_hidden),
+                 imitator_hidden=tuple(config.imitator_hidden), fast_compile=config.fast_compile)
+    kept = {} if store is None else dict(
+        restore=lambda like, m=name: store.restore(task, m, like, steps),
+        save=lambda learner, history, m=name: store.save(task, m, learner, history))
+    out[name] = tr.run(keys, method, steps, config.eval_every, eval_q, on_eval(name),
+                       anneal_steps=anneal_steps(config, task), **kept)
   return out
 
 
-def transparency_costs(config, kind: str, stream: int) -> dict[str, np.ndarray]:
+def transparency_costs(config, kind: str, stream: int) -> Costs:
   """On the transparency task of this kind: one critic per seed, then planted errors and
   unfoldings: arrays (num_seeds, num_trees) and 'critic_loss' (num_seeds,) (the mean of the
   last 100 steps)."""
@@ -87,31 +163,36 @@ def transparency_costs(config, kind: str, stream: int) -> dict[str, np.ndarray]:
   return dict(costs, critic_loss=np.asarray(losses)[:, -100:].mean(1))
 
 
-def _kinds(names: str) -> list[str]:
+def _kinds(names: str, key: str = "tasks") -> list[str]:
+  """The task kinds of a comma-separated list; ValueError naming config.key on an unknown one."""
   kinds = [k for k in names.split(",") if k]
   for k in kinds:
     if k not in TASKS:
-      raise ValueError(f"unknown task {k!r}; expected some of {sorted(TASKS)}")
+      raise ValueError(f"unknown task {k!r} in config.{key}; expected some of {sorted(TASKS)}")
   return kinds
 
 
-def run(config, on_eval: Callable[[Task, str], OnEval | None] = lambda task, method: None
-        ) -> dict[str, Any]:
-  """{'tasks': {task name: {method: history}}, 'transparency': {task name: costs}}."""
-  _check(config)
+def run(config, on_eval: Callable[[Task, str], OnEval | None] = lambda task, method: None,
+        store: Store | None = None) -> dict[str, Any]:
+  """{'tasks': {task name: {method: history}}, 'transparency': {task name: costs}}; the config
+  is checked first; with a store, training resumes from it and transparency is cached in it."""
+  check_config(config)
   results: dict[str, Any] = {"tasks": {}, "transparency": {}}
   for i, kind in enumerate(_kinds(config.tasks)):
     task = make_task(kind, **config[kind].to_dict())
     results["tasks"][task.name] = train_methods(config, task, stream=1 + i,
-                                                on_eval=lambda m, t=task: on_eval(t, m))
-  results["transparency"] = all_transparency_costs(config)
+                                                on_eval=lambda m, t=task: on_eval(t, m),
+                                                store=store)
+  results["transparency"] = all_transparency_costs(config, store)
   return results
 
 
-def all_transparency_costs(config) -> dict[str, dict[str, np.ndarray]]:
-  """{task name: transparency_costs} for the kinds in config.transparency.tasks."""
+def all_transparency_costs(config, store: Store | None = None) -> dict[str, Costs]:
+  """{task name: transparency_costs} for the kinds in config.transparency.tasks (from the store
+  when it has them)."""
   out = {}
-  for i, kind in enumerate(_kinds(config.transparency.tasks)):
+  for i, kind in enumerate(_kinds(config.transparency.tasks, "transparency.tasks")):
     name = make_task(kind, **config.transparency[kind].to_dict()).name
-    out[name] = transparency_costs(config, kind, stream=100 + i)
+    compute = functools.partial(transparency_costs, config, kind, stream=100 + i)
+    out[name] = compute() if store is None else store.transparency(name, compute)
   return out

@@ -4,8 +4,10 @@ A `Method` names a way to spend human calls: one of the amplification rules, sup
 learning on true answers (the upper anchor: one call per labelled question, an oracle that
 answers anything at once), the comment thread's coin with α annealed linearly, or the post's
 iteration (after a warm-up of plain adversary amplification with distillation, H′ uses the
-imitators, and a chosen subquestion keeps M's answer, whenever the adversary's score clears α).  `Trainer` jit-compiles one step for all methods of a static shape
-and trains several seeds at once (vmap).
+imitators, and a chosen subquestion keeps M's answer, whenever the adversary's score clears α).
+`Trainer` jit-compiles one step for all methods of a static shape and trains several seeds at
+once (vmap); a run can resume from a saved (learners, history) and reach exactly the numbers of
+an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -42,9 +44,10 @@ class Method:
   stop_if_confident: bool = False
   imitators: str = "never"        # amplify.IMITATORS
   distill: bool = False
-  alpha_start: float = 0.0        # α until the warm-up fraction of training has passed …
-  alpha_end: float = 0.0          # … then α goes to this: linearly by the last step, or at once
-  alpha_warmup: float = 0.0       # fraction of the steps before α leaves alpha_start
+  alpha_start: float = 0.0        # α until the warm-up fraction of the schedule has passed …
+  alpha_end: float = 0.0          # … then α goes to this: linearly by the schedule's last step
+                                  # (anneal_steps − 1; kept after it), or at once
+  alpha_warmup: float = 0.0       # fraction of the anneal_steps before α leaves alpha_start
   alpha_step: bool = False        # jump to alpha_end after the warm-up instead of annealing
   temperature: float = 0.5
 
@@ -74,10 +77,11 @@ class Method:
                       float(self.alpha_step)], jnp.float32)
 
 
-def alpha_at(step: jax.Array, alphas: jax.Array, num_steps: int) -> jax.Array:
-  """α at a step: alphas = (start, end, warm-up fraction, step?) as in `Method.alphas`."""
+def alpha_at(step: jax.Array, alphas: jax.Array, anneal_steps: int) -> jax.Array:
+  """α at a step: alphas = (start, end, warm-up fraction, step?) as in `Method.alphas`, over a
+  schedule of `anneal_steps` steps (from step anneal_steps − 1 on, α stays at its end value)."""
   start, end, warmup, jump = alphas[0], alphas[1], alphas[2], alphas[3] > 0
-  frac = jnp.clip(step / max(num_steps - 1, 1), 0.0, 1.0)
+  frac = jnp.clip(step / max(anneal_steps - 1, 1), 0.0, 1.0)
   ramp = jnp.clip((frac - warmup) / jnp.maximum(1.0 - warmup, 1e-6), 0.0, 1.0)
   return jnp.where(jump, jnp.where(frac < warmup, start, end), start + ramp * (end - start))
 
@@ -173,6 +177,20 @@ def targeting(task: Task, tree: Tree) -> dict[str, jax.Array]:
 
 
 fold_keys = jax.jit(jax.vmap(jax.random.fold_in, (0, None)))  # keys (S,), int -> keys (S,)
+History = dict[str, np.ndarray]  # name -> (num_evals, num_seeds)
+
+
+def stack_rows(rows: Sequence[dict[str, np.ndarray]], num_seeds: int) -> History:
+  """Evaluation rows {name: (num_seeds,)} as a history; nan where a row lacks a name."""
+  nan = np.full(num_seeds, np.nan)
+  names = dict.fromkeys(k for row in rows for k in row)
+  return {k: np.stack([row.get(k, nan) for row in rows]) for k in names}
+
+
+def unstack_rows(history: History) -> list[dict[str, np.ndarray]]:
+  """Inverse of `stack_rows` (up to the nan fill): one row per evaluation."""
+  num_evals = len(next(iter(history.values()))) if history else 0
+  return [{k: np.asarray(v[i]) for k, v in history.items()} for i in range(num_evals)]
 
 
 class Learner(NamedTuple):
@@ -208,7 +226,8 @@ class Trainer:
   """Jitted training of one static configuration (task, models, method shape), seeds in parallel.
 
   `run(keys, method, num_steps, eval_every, eval_questions, callback)` returns a history of
-  arrays (num_evals, num_seeds): step, calls, accuracy, adv_pick and the losses.
+  arrays (num_evals, num_seeds): step, calls, accuracy, adv_pick and the losses; it can resume
+  from, and save, (learners, history) after every chunk of eval_every steps.
   """
 
   def __init__(self, task: Task, *, imitate: bool, batch_size: int, learning_rate: float,
@@ -232,6 +251,13 @@ class Trainer:
   def init(self, key: jax.Array) -> Learner:
     params = self._init_params(key)
     return Learner(params, self.optimizer.init(params), human.no_calls(), jnp.zeros((), jnp.int32))
+
+  def like(self, seed_keys: jax.Array) -> Learner:
+    """Shapes and dtypes of the vmapped learners of `init` for seed_keys (nothing compiled)."""
+    params = self._init_params.eval_shape(seed_keys[0])
+    one = jax.eval_shape(lambda p: Learner(p, self.optimizer.init(p), human.no_calls(),
+                                           jnp.zeros((), jnp.int32)), params)
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct((len(seed_keys), *s.shape), s.dtype), one)
 
   def step(self, learner: Learner, key: jax.Array, policy: Policy, alpha: jax.Array, *,
            supervised: bool, use_distill: bool, cap: int | None = None
@@ -261,13 +287,13 @@ class Trainer:
     calls = jax.tree.map(jnp.add, learner.calls, spent)
     return Learner(optax.apply_updates(params, updates), opt_state, calls, learner.step + 1), aux
 
-  def _chunk_impl(self, learner, keys, policy, alphas, num, num_steps, supervised, use_distill,
-                  cap):
+  def _chunk_impl(self, learner, keys, policy, alphas, num, anneal_steps, supervised,
+                  use_distill, cap):
     """`num` steps of every seed's learner (leading axis of learner and keys)."""
 
     def one_seed(lr, key):
       def body(lr, k):
-        alpha = alpha_at(lr.step, alphas, num_steps)
+        alpha = alpha_at(lr.step, alphas, anneal_steps)
         return self.step(lr, k, policy, alpha, supervised=supervised, use_distill=use_distill,
                          cap=cap)
 
@@ -276,20 +302,36 @@ class Trainer:
 
     return jax.vmap(one_seed)(learner, keys)
 
+  def run_chunk(self, learner: Learner, keys: jax.Array, method: Method, num: int,
+                anneal_steps: int) -> tuple[Learner, dict[str, jax.Array]]:
+    """`num` steps of every seed's learner by `method` (one compiled chunk; keys (S,))."""
+    # One-path rules ask at most depth + 1 nodes per tree: the losses need look at no others.
+    cap = self.task.depth + 1 if method.rule in ONE_PATH else None
+    return self._chunk(learner, keys, method.policy, method.alphas, num, anneal_steps,
+                       method.rule == "supervised", method.distill, cap)
+
   def run(self, seed_keys: jax.Array, method: Method, num_steps: int, eval_every: int,
           eval_questions: jax.Array, callback: Callable[[int, dict[str, np.ndarray]], Any] | None
-          = None) -> dict[str, np.ndarray]:
-    """Train len(seed_keys) independent learners; evaluate every `eval_every` steps."""
+          = None, *, anneal_steps: int | None = None,
+          restore: Callable[[Learner], tuple[Learner, History] | None] | None = None,
+          save: Callable[[Learner, History], Any] | None = None) -> History:
+    """Train len(seed_keys) independent learners; evaluate every `eval_every` steps.
+
+    α follows a schedule of `anneal_steps` steps (default num_steps).  `restore(like)` (like:
+    `self.like(seed_keys)`) may return (learners, history) saved after a chunk: training goes on
+    from its step exactly as an uninterrupted run would (keys fold in the step), its rows are
+    replayed to `callback`.  `save(learners, history)` is called after every chunk.
+    """
     if method.imitate and not self.imitate:
       raise ValueError(f"method {method.name!r} needs imitators; build the Trainer with "
                        "imitate=True")
     if num_steps < 1 or eval_every < 1 or num_steps % eval_every:
       raise ValueError("num_steps must be a positive multiple of eval_every (one compiled chunk), "
                        f"got {num_steps}, {eval_every}")
-    learner = jax.vmap(self.init)(fold_keys(seed_keys, 0))
-    policy, rows = method.policy, []
-    # One-path rules ask at most depth + 1 nodes per tree: the losses need look at no others.
-    cap = self.task.depth + 1 if method.rule in ONE_PATH else None
+    anneal_steps = num_steps if anneal_steps is None else int(anneal_steps)
+    if anneal_steps < 1:
+      raise ValueError(f"anneal_steps must be >= 1, got {anneal_steps}")
+    rows = []
 
     def record(learner, aux):
       ev = jax.device_get(self._eval(learner.params, eval_questions))
@@ -299,14 +341,36 @@ class Trainer:
       if callback is not None:
         callback(int(row["step"][0]), row)
 
-    record(learner, {})
-    done = 0
+    resumed = None if restore is None else restore(self.like(seed_keys))
+    if resumed is None:
+      learner = jax.vmap(self.init)(fold_keys(seed_keys, 0))
+      record(learner, {})
+    else:
+      # As host arrays, uncommitted like fresh ones: the jitted chunk is not compiled again.
+      learner = jax.tree.map(jnp.asarray, jax.device_get(resumed[0]))
+      rows = unstack_rows(resumed[1])
+      _check_resumed(learner, rows, num_steps, eval_every)
+      for row in rows:
+        if callback is not None:
+          callback(int(row["step"][0]), row)
+    done = int(rows[-1]["step"][0])
     while done < num_steps:
-      keys = fold_keys(seed_keys, 1 + done)
-      learner, aux = self._chunk(learner, keys, policy, method.alphas, eval_every, num_steps,
-                                 method.rule == "supervised", method.distill, cap)
+      learner, aux = self.run_chunk(learner, fold_keys(seed_keys, 1 + done), method, eval_every,
+                                    anneal_steps)
       done += eval_every
       record(learner, aux)
-    nan = np.full(len(seed_keys), np.nan)
-    names = dict.fromkeys(k for row in rows for k in row)
-    return {k: np.stack([row.get(k, nan) for row in rows]) for k in names}
+      if save is not None:
+        save(learner, stack_rows(rows, len(seed_keys)))
+    return stack_rows(rows, len(seed_keys))
+
+
+def _check_resumed(learner: Learner, rows: Sequence[dict[str, np.ndarray]], num_steps: int,
+                   eval_every: int) -> None:
+  """Raises ValueError unless a resumed (learners, rows) is one after a chunk, ≤ num_steps."""
+  step = np.asarray(jax.device_get(learner.step))
+  steps = [int(row["step"][0]) for row in rows]
+  if steps != list(range(0, eval_every * len(rows), eval_every)) or np.any(step != steps[-1]):
+    raise ValueError(f"resumed state is inconsistent: learners at step {step}, history at steps "
+                     f"{steps} (eval_every={eval_every})")
+  if steps[-1] > num_steps:
+    raise ValueError(f"resumed state is at step {steps[-1]}, past num_steps={num_steps}")

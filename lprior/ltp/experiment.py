@@ -11,11 +11,23 @@ Methods (all evaluated on the same held-out D* questions):
 Runs that share a compiled step are one `lprior.train.fit` call: direct and both warm-ups (one
 MLP step, different data), ltp_map and ltp_posterior (one joint step, a traced flag); inside a
 call the runs (method × |D| × seed) are one vmapped batch axis.
+
+Resuming (workdir given): each fit checkpoints into workdir/runs/<task>/<part>/checkpoints under
+an identity (`data_identity` and the part's config: its runs, the baselines' or the resolved
+ltp config); num_steps and baseline.num_steps are left out (raising them continues the run:
+schedules have their own length, ltp.anneal_steps), and so are keys that change no trained
+state (eval_every, log_every, checkpoint_every, eval_samples, n_test, fast_compile, which
+tasks and prior modes run: each has its own directory); any other change is refused
+(CheckpointError naming the key).  A finished task's result is kept in
+workdir/runs/<task>/result.json with the whole config: rerunning the same config re-reports
+from it, computing nothing; any change recomputes it from the checkpoints.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from typing import Any, NamedTuple
 
 import jax
@@ -26,8 +38,10 @@ from lprior.distributed import host_value
 from lprior.ltp import decoder, exact, prior, train
 from lprior.ltp import human as hm
 from lprior.ltp.models import make_net
-from lprior.ltp.tasks import Task, make_task, trend_curve
+from lprior.ltp.tasks import TASKS, Task, make_task, trend_curve
+from lprior.metrics_writer import read_jsonl
 from lprior.train import fit
+from lprior.train.checkpoint import json_default
 from lprior.xla import compiler_options
 
 SUPERVISED = ("direct", "warmup2", "warmup2_reads")
@@ -76,22 +90,114 @@ def make_data(task: Task, cfg) -> TaskData:
       seed_keys(cfg, 0))
 
 
+# -------------------------------------------------------------------------------- checks
+Z_INITS = ("zero", "prior_mode")
+_AT_LEAST_ONE = ("restarts", "anneal_steps", "f_steps", "f_batch", "human_samples", "z_batch",
+                 "z_samples", "prior_samples", "g_batch")
+_POSITIVE = ("tau_start", "tau_end", "lr_f", "lr_f_end", "lr_z", "lr_z_end", "lr_g",
+             "sigma_init", "ratio_scale")
+_SHARES = ("star_share", "neighbour_share", "prior_share", "g_uniform_share")
+
+
+def _need(ok: bool, key: str, value: Any, rule: str) -> None:
+  if not ok:
+    raise ValueError(f"{key} must be {rule}, got {value!r}")
+
+
+def _names(text: str) -> list[str]:
+  """A comma-separated config string as its entries."""
+  return [t for t in (text or "").split(",") if t]
+
+
+def _widths(v) -> bool:
+  return all(int(h) >= 1 for h in v)
+
+
+def _check_mode(mode: str, key: str) -> None:
+  if mode not in prior.MODES:
+    raise ValueError(f"{key}: unknown prior mode {mode!r}; choose from {prior.MODES}")
+
+
+def _check_ltp(lc, key_of) -> None:
+  """One task's resolved ltp config; key_of(k) names where k was set."""
+  _check_mode(lc.prior_mode, key_of("prior_mode"))
+  for k in _AT_LEAST_ONE:
+    _need(int(lc[k]) >= 1, key_of(k), lc[k], ">= 1")
+  for k in _POSITIVE:
+    _need(lc[k] > 0, key_of(k), lc[k], "> 0")
+  for k in _SHARES:
+    _need(0 <= lc[k] <= 1, key_of(k), lc[k], "in [0, 1]")
+  _need(int(lc.z_warmup) >= 0, key_of("z_warmup"), lc.z_warmup, ">= 0")
+  _need(lc.perturb >= 0, key_of("perturb"), lc.perturb, ">= 0")
+  _need(0 <= lc.z_b2 < 1, key_of("z_b2"), lc.z_b2, "in [0, 1)")
+  for k in ("f_hidden", "g_hidden"):
+    _need(_widths(lc[k]), key_of(k), lc[k], "layer widths >= 1")
+  _need(lc.z_init in Z_INITS, key_of("z_init"), lc.z_init, f"one of {Z_INITS}")
+  _need(lc.f_input in train.F_INPUTS, key_of("f_input"), lc.f_input, f"one of {train.F_INPUTS}")
+
+
+def _check_tasks(cfg) -> list[str]:
+  """cfg.tasks, their parameters and their ltp_overrides."""
+  names = _names(cfg.tasks)
+  _need(bool(names) and len(set(names)) == len(names), "tasks", cfg.tasks,
+        "a comma-separated list of distinct tasks")
+  for t in names:
+    if t not in TASKS:
+      raise ValueError(f"tasks: unknown task {t!r}; choose from {', '.join(TASKS)}")
+    if t == "spurious" and "spurious" in cfg:
+      _need(cfg.spurious.get("bg_noise", 0.0) >= 0, "spurious.bg_noise",
+            cfg.spurious.get("bg_noise"), ">= 0")
+    try:
+      task_of(cfg, t)
+    except (TypeError, ValueError) as e:
+      raise ValueError(f"{t}: {e}") from e
+  over = cfg.get("ltp_overrides", {}) or {}
+  for t in over:
+    _need(t in TASKS, "ltp_overrides", list(over), f"keyed by tasks from {TASKS}")
+    unknown = sorted(set(over[t]) - set(cfg.ltp))
+    _need(not unknown, f"ltp_overrides.{t}", unknown, "keys of ltp (unknown ones given)")
+  return names
+
+
+def _check_run(cfg) -> None:
+  """The sizes, counts and intervals outside the ltp config."""
+  _need(int(cfg.num_seeds) >= 1, "num_seeds", cfg.num_seeds, ">= 1")
+  sizes = tuple(cfg.sizes)
+  _need(bool(sizes) and min(sizes) >= 1 and len(set(sizes)) == len(sizes), "sizes", sizes,
+        "a non-empty tuple of distinct sizes >= 1")
+  _need(cfg.main_size in sizes, "main_size", cfg.main_size, f"one of sizes {sizes}")
+  for k in ("n_pool", "n_test", "num_steps", "eval_every", "log_every", "eval_samples"):
+    _need(int(cfg[k]) >= 1, k, cfg[k], ">= 1")
+  _need(int(cfg.checkpoint_every) >= 0, "checkpoint_every", cfg.checkpoint_every,
+        ">= 0 (0: no checkpoints)")
+  w = cfg.warmup2
+  _need(1 <= w.forecasts <= cfg.n_pool, "warmup2.forecasts", w.forecasts,
+        f"in [1, n_pool = {cfg.n_pool}]")
+  _need(int(w.human_reads) >= 0, "warmup2.human_reads", w.human_reads, ">= 0")
+  b = cfg.baseline
+  _need(_widths(b.hidden), "baseline.hidden", b.hidden, "layer widths >= 1")
+  _need(b.lr > 0, "baseline.lr", b.lr, "> 0")
+  _need(b.weight_decay >= 0, "baseline.weight_decay", b.weight_decay, ">= 0")
+  for k in ("batch", "num_steps"):
+    _need(int(b[k]) >= 1, f"baseline.{k}", b[k], ">= 1")
+  try:
+    jax.random.key(0, impl=cfg.prng_impl)
+  except (TypeError, ValueError) as e:
+    raise ValueError(f"prng_impl: unknown key implementation {cfg.prng_impl!r} ({e})") from e
+
+
 def _check(cfg) -> None:
-  if cfg.num_seeds < 1 or not cfg.sizes or min(cfg.sizes) < 1:
-    raise ValueError(f"need num_seeds >= 1 and sizes >= 1, got {cfg.num_seeds}, {cfg.sizes}")
-  for t in cfg.tasks.split(","):
-    if t in ("spurious", "trend") and ltp_config_for(cfg, t).restarts < 1:
-      raise ValueError(f"ltp.restarts (with ltp_overrides.{t}) must be >= 1, got "
-                       f"{ltp_config_for(cfg, t).restarts}")
-  for mode in [m for m in (cfg.compare_prior_modes or "").split(",") if m]:
-    prior.check_mode(mode)  # before hours of the main batch, not after
-  if cfg.main_size not in cfg.sizes:
-    raise ValueError(f"main_size {cfg.main_size} must be one of sizes {cfg.sizes}")
-  if cfg.warmup2.forecasts > cfg.n_pool:
-    raise ValueError(f"warmup2.forecasts ({cfg.warmup2.forecasts}) > n_pool ({cfg.n_pool})")
-  for t in cfg.tasks.split(","):
-    if t not in ("spurious", "trend"):
-      raise ValueError(f"unknown task {t!r}; choose from spurious, trend")
+  """ValueError naming the key and value of the first nonsensical setting: before any data
+  or training (a typo in a prior mode must not cost hours of the main batch first)."""
+  _check_run(cfg)
+  over = cfg.get("ltp_overrides", {}) or {}
+  for t in _check_tasks(cfg):
+    key_of = lambda k, t=t: (f"ltp_overrides.{t}.{k}" if t in over and k in over[t]
+                             else f"ltp.{k}")
+    _check_ltp(ltp_config_for(cfg, t), key_of)
+  for mode in _names(cfg.compare_prior_modes):
+    _check_mode(mode, "compare_prior_modes")
+
 
 
 def _mask(size: int, n: int) -> np.ndarray:
@@ -156,8 +262,17 @@ def _stack_keys(keys: jax.Array, runs: list[Run]) -> jax.Array:
       for r in runs])
 
 
-def _fit(state, runs, step_one, data_b, evaluate, workdir, cfg, num_steps, desc, extra_config):
-  """One `fit` of a vmapped batch of runs: state and data carry the leading batch axis."""
+def data_identity(cfg, name: str) -> dict:
+  """What a task's training data depend on (part of every fit's checkpoint identity)."""
+  return dict(preset=cfg.get("preset"), task=name,
+              task_config=cfg[name].to_dict() if name in cfg else {}, seed=cfg.seed,
+              num_seeds=cfg.num_seeds, prng_impl=cfg.prng_impl,
+              max_size=max(int(n) for n in cfg.sizes), n_pool=cfg.n_pool)
+
+
+def _fit(state, runs, step_one, data_b, evaluate, workdir, cfg, num_steps, desc, identity):
+  """One `fit` of a vmapped batch of runs: state and data carry the leading batch axis;
+  `identity` (with desc and the runs) is the checkpoints' config (num_steps may grow)."""
   opts = compiler_options(cfg.fast_compile)
 
   def step_fn(full, step):
@@ -167,8 +282,7 @@ def _fit(state, runs, step_one, data_b, evaluate, workdir, cfg, num_steps, desc,
 
   ev = jax.jit(lambda full: _split(evaluate(full[0], full[1]), runs), compiler_options=opts)
   scalars = lambda full: {k: v for k, v in ev(full).items() if v.ndim == 1}
-  config = dict(desc=desc, runs=[r._asdict() for r in runs], num_steps=num_steps,
-                seed=cfg.seed, **extra_config)
+  config = dict(desc=desc, runs=[r._asdict() for r in runs], **identity)
   (state, data_b), history = fit((state, data_b), step_fn, num_steps, workdir=workdir, config=config,
                             eval_fn=scalars, eval_every=cfg.eval_every, log_every=cfg.log_every,
                             checkpoint_every=cfg.checkpoint_every, desc=desc,
@@ -217,7 +331,9 @@ def run_supervised(task: Task, cfg, data: TaskData, ideal_out: dict, workdir: st
 
   state, hist, final = _fit(state, runs, train.make_supervised_step(task, bc), data_b, evaluate,
                             workdir, cfg, bc.num_steps, f"{task.name}/baselines",
-                            dict(task=task.name, baseline=bc.to_dict()))
+                            dict(data_identity(cfg, task.name), warmup2=cfg.warmup2.to_dict(),
+                                 baseline={k: v for k, v in bc.to_dict().items()
+                                           if k != "num_steps"}))
   return final, hist, (runs, state, apply_fn)
 
 
@@ -247,7 +363,7 @@ def run_ltp(task: Task, cfg, data: TaskData, workdir: str | None, *, ltp_cfg=Non
   decoded hypothesis (`train.make_selection_score`; for q(z) at hard(μ), not its ELBO) is kept.
   Returns ({'method/n/metric': (S,)}, history, {'arrays': {'method/n/z_star' (S, K),
   '.../marginals' (S, K, L)}, ...})."""
-  lc = _resolved(cfg, ltp_cfg or cfg.ltp)
+  lc = (ltp_cfg or cfg.ltp).copy_and_resolve_references()
   h, fam, space = task.human, task.human.family, task.human.space
   plan = plan or ltp_plan(cfg)
   runs = [Run(m, n, s, j) for m, n in plan for j in range(lc.restarts)
@@ -294,7 +410,7 @@ def run_ltp(task: Task, cfg, data: TaskData, workdir: str | None, *, ltp_cfg=Non
 
   state, hist, final = _fit(state, runs, train.make_ltp_step(task, lc), data_b, evaluate,
                             workdir, cfg, cfg.num_steps, f"{task.name}/ltp-{lc.prior_mode}",
-                            dict(task=task.name, ltp=lc.to_dict()))
+                            dict(data_identity(cfg, task.name), ltp=lc.to_dict()))
   # keep, per (method, |D|, seed), the restart with the best objective estimate
   best, chosen = {}, {}
   for m, size in plan:
@@ -349,10 +465,70 @@ def _grid(task: Task, cfg, data: TaskData, ideal_out, sup, ltp) -> dict:
   return out
 
 
+def _int_keys(pairs) -> dict:
+  """JSON object hook: the |D| keys of a result back to ints."""
+  return {int(k) if k.lstrip("-").isdigit() else k: v for k, v in pairs}
+
+
+def _plain(x):
+  """x as it reads back from JSON (what a cached result is)."""
+  return json.loads(json.dumps(x, default=json_default), object_pairs_hook=_int_keys)
+
+
+def result_identity(cfg, name: str) -> dict:
+  """What a task's result depends on: the whole config but which other tasks run."""
+  return _plain(dict(task=name, config={k: v for k, v in cfg.to_dict().items() if k != "tasks"}))
+
+
+def _histories(workdir: str, cfg, name: str) -> dict | None:
+  """The task's training histories, read back from its fits' metrics.jsonl (None if gone)."""
+  parts = dict(baselines="baselines", ltp=f"ltp-{ltp_config_for(cfg, name).prior_mode}")
+  paths = {k: os.path.join(workdir, "runs", name, d, "metrics.jsonl") for k, d in parts.items()}
+  if not all(os.path.exists(p) for p in paths.values()):
+    return None
+  return _plain({k: read_jsonl(p) for k, p in paths.items()})
+
+
+def _load_result(workdir: str, cfg, name: str) -> dict | None:
+  """The task's kept result when it was computed under this config, else None."""
+  path = os.path.join(workdir, "runs", name, "result.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    kept = json.load(f, object_pairs_hook=_int_keys)
+  history = _histories(workdir, cfg, name) if kept["identity"] == result_identity(cfg, name) \
+      else None
+  return None if history is None else dict(kept["result"], history=history)
+
+
+def _save_result(workdir: str, cfg, name: str, result: dict) -> None:
+  """Keep the result but its history (the fits' metrics.jsonl hold it) in runs/<task>/
+  result.json with its identity, atomically (a crash leaves the old file or none)."""
+  path = os.path.join(workdir, "runs", name, "result.json")
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  kept = dict(identity=result_identity(cfg, name),
+              result={k: v for k, v in result.items() if k != "history"})
+  with open(path + ".tmp", "w") as f:
+    json.dump(kept, f, default=json_default)
+  os.replace(path + ".tmp", path)
+
+
 def run_task(cfg, name: str, workdir: str | None) -> dict:
-  """Every method on one task, as plain data (lists, numbers, strings) for the report."""
-  import time
+  """Every method on one task, as plain data (lists, numbers, strings) for the report; with a
+  workdir, the kept result when the config is unchanged (nothing is computed)."""
   _check(cfg)
+  if workdir is None:
+    return _compute_task(cfg, name, None)
+  kept = _load_result(workdir, cfg, name)
+  if kept is not None:
+    return kept
+  out = _plain(_compute_task(cfg, name, workdir))
+  _save_result(workdir, cfg, name, out)
+  return out
+
+
+def _compute_task(cfg, name: str, workdir: str | None) -> dict:
+  """`run_task`'s computation: every fit resumes from (or ends at) its checkpoints."""
   task = task_of(cfg, name)
   space, fam = task.human.space, task.human.family
   sub = lambda part: None if workdir is None else os.path.join(workdir, "runs", name, part)
@@ -399,7 +575,7 @@ def run_task(cfg, name: str, workdir: str | None) -> dict:
   q = train.queries_per_step(task, lc)
   queries = {lc.prior_mode: dict(forecasts=q.forecasts * cfg.num_steps,
                                  prior=q.prior * cfg.num_steps, restarts=lc.restarts)}
-  for mode in [m for m in (cfg.compare_prior_modes or "").split(",") if m]:
+  for mode in _names(cfg.compare_prior_modes):
     if mode == lc.prior_mode:
       continue
     lm = lc.copy_and_resolve_references()
@@ -425,21 +601,15 @@ def run_task(cfg, name: str, workdir: str | None) -> dict:
 
 
 def ltp_config_for(cfg, name: str):
-  """cfg.ltp with the task's overrides (cfg.ltp_overrides[name]) and anneal_steps resolved."""
+  """cfg.ltp with the task's overrides (cfg.ltp_overrides[name])."""
   lc = cfg.ltp.copy_and_resolve_references()
   over = cfg.get("ltp_overrides", {}) or {}
   if name in over:
     lc.update(over[name].to_dict() if hasattr(over[name], "to_dict") else dict(over[name]))
-  return _resolved(cfg, lc)
-
-
-def _resolved(cfg, lc):
-  lc = lc.copy_and_resolve_references()
-  lc.anneal_steps = lc.get("anneal_steps") or cfg.num_steps
   return lc
 
 
 def run(cfg, workdir: str | None) -> dict:
-  """{task: run_task(...)} for every task in cfg.tasks."""
+  """{task: run_task(...)} for every task in cfg.tasks (the config checked first)."""
   _check(cfg)
-  return {name: run_task(cfg, name, workdir) for name in cfg.tasks.split(",")}
+  return {name: run_task(cfg, name, workdir) for name in _names(cfg.tasks)}

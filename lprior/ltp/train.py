@@ -71,8 +71,8 @@ def _check(cfg) -> None:
     raise ValueError(f"ltp.tau_start and ltp.tau_end must be > 0, got {cfg.tau_start}, "
                      f"{cfg.tau_end}")
   if int(cfg.anneal_steps) < 1:
-    raise ValueError(f"ltp.anneal_steps must be >= 1, got {cfg.anneal_steps} (the config's 0, "
-                     "'the whole run', is resolved by lprior.ltp.experiment.ltp_config_for)")
+    raise ValueError(f"ltp.anneal_steps must be >= 1, got {cfg.anneal_steps} (the length of "
+                     "the τ annealing and learning-rate decays, set by each preset)")
 
 
 def tau_at(cfg, step: jax.Array) -> jax.Array:

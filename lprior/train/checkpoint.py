@@ -8,12 +8,17 @@ existing checkpoint.
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
+
+
+IDENTITY = "__identity__"  # the npz entry holding a file's run identity (JSON)
 
 
 class CheckpointError(RuntimeError):
@@ -73,10 +78,11 @@ class Checkpointer:
           f"state ({type(e).__name__}: {str(e)[:500]}). Use a fresh --workdir, or delete the "
           "checkpoint to start over.") from e
     saved_cfg = out["config"]
-    if self.config is not None and saved_cfg is not None and _differs(saved_cfg, self.config):
+    diff = [] if self.config is None or saved_cfg is None else config_diff(saved_cfg, self.config)
+    if diff:
       raise CheckpointError(
           f"checkpoint in {self.directory} was written with a different config: "
-          f"{_diff(saved_cfg, self.config)}. Use a fresh --workdir to run the new config.")
+          f"{'; '.join(diff[:10])}. Use a fresh --workdir to run the new config.")
     return step, from_saveable(out["state"], like)
 
   def close(self) -> None:
@@ -84,25 +90,61 @@ class Checkpointer:
     self._mngr.close()
 
 
-def _normalise(cfg: dict) -> dict:
-  return json.loads(json.dumps(cfg, sort_keys=True, default=str))
+def json_default(o):
+  """`json.dumps` default: numpy (and JAX) scalars and arrays as plain Python values."""
+  if hasattr(o, "__array__"):
+    return np.asarray(o).tolist()
+  return str(o)
 
 
-def _differs(a: dict, b: dict) -> bool:
-  return _normalise(a) != _normalise(b)
+def normalise(x: Any) -> Any:
+  """`x` as JSON gives it back (tuples as lists, numpy as Python, keys sorted; NaN kept)."""
+  return json.loads(json.dumps(x, sort_keys=True, default=json_default))
 
 
-def _diff(a: dict, b: dict, prefix: str = "") -> str:
-  a, b = _normalise(a), _normalise(b)
-  out = []
+def _same(a, b) -> bool:
+  """Equal, with NaN equal to NaN (normalised values)."""
+  if isinstance(a, dict) and isinstance(b, dict):
+    return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+  if isinstance(a, list) and isinstance(b, list):
+    return len(a) == len(b) and all(map(_same, a, b))
+  if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+    return True
+  return a == b
+
+
+def config_diff(stored: Any, now: Any) -> list[str]:
+  """'key.path: stored (stored) vs now (now)' for every leaf where two configs differ (after
+  `normalise`); empty when they agree."""
+  out: list[str] = []
 
   def walk(x, y, path):
     if isinstance(x, dict) and isinstance(y, dict):
       for k in sorted(set(x) | set(y)):
         walk(x.get(k, "<absent>"), y.get(k, "<absent>"), f"{path}.{k}" if path else k)
-    elif x != y:
-      out.append(f"{path}: {x!r} (checkpoint) vs {y!r} (now)")
+    elif not _same(x, y):
+      out.append(f"{path}: {x!r} (stored) vs {y!r} (now)")
 
-  walk(a, b, prefix)
-  return "; ".join(out[:10])
+  walk(normalise(stored), normalise(now), "")
+  return out
 
+
+def save_npz(path: str, arrays: dict[str, np.ndarray], identity: dict | None = None) -> None:
+  """Write arrays (and the identity, as JSON) to `path` atomically: a synced temporary file,
+  renamed."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  extra = {} if identity is None else {IDENTITY: np.array(json.dumps(normalise(identity)))}
+  tmp = f"{path}.tmp"
+  with open(tmp, "wb") as f:
+    np.savez(f, **arrays, **extra)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def load_npz(path: str) -> tuple[dict[str, np.ndarray], dict | None]:
+  """(arrays, identity or None) of a file written by `save_npz`, in the order written."""
+  with np.load(path, allow_pickle=False) as z:
+    arrays = {k: z[k] for k in z.files}
+  identity = arrays.pop(IDENTITY, None)
+  return arrays, None if identity is None else json.loads(str(identity))
