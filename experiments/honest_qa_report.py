@@ -53,7 +53,7 @@ def table_rows(runs: dict) -> list[dict]:
   can_identify = all(f"{s}/intended/agree_true" in f for _, f in runs.values()
                      for s in ("seen", PGR_SPLIT))
   rows = []
-  for variant, (_, final) in runs.items():
+  for variant, (history, final) in runs.items():
     row = {"method": variant}
     for s in TEST_SPLITS:
       if f"{s}/accuracy" in final:
@@ -69,6 +69,12 @@ def table_rows(runs: dict) -> list[dict]:
     if "best_step" in final:
       row["best step"] = f"{np.mean(final['best_step']):.0f}"
       row["early-stopped"] = f"{int(np.sum(final['stopped']))}/{len(final['stopped'])}"
+    if "consistency" in final:  # the two-head methods: C at the best step, λ where training ended
+      row["C per example"] = fmt_mean_se(final["consistency"], 4)
+      row["λ (end)"] = f"{np.mean(final['lam']):.4g}"
+      last = next((r for r in reversed(history) if "log_z" in r), {})
+      row["−log Z, L (last step)"] = (f"{-last['log_z']:.1f}, {last['log_likelihood']:.0f}"
+                                      if last else "–")
     rows.append(row)
   return rows
 
@@ -78,11 +84,18 @@ def paired_difference(a: dict, b: dict, key: str) -> tuple[float, float]:
   return mean_se(np.asarray(a[key], np.float64) - np.asarray(b[key], np.float64))
 
 
-def control_lines(runs: dict, human: dict) -> list[str]:
+def control_lines(runs: dict, human: dict, lam_target: float = 0.0) -> list[str]:
   """The controls that must come out as predicted before any other number is read (DESIGN §4):
   the ceiling beats plain; the κ → 0 arm reproduces plain; every arm converged (iid accuracy at
-  least the human's and within 3 points of the ceiling)."""
+  least the human's and within 3 points of the ceiling); with λ annealed (`lam_target` > 0),
+  which two-head arms' runs reached C ≤ lam_target at their best step."""
   lines = []
+  if lam_target > 0:
+    reached = {v: np.asarray(f["consistency"]) <= lam_target for v, (_, f) in runs.items()
+               if "consistency" in f}
+    if reached:
+      lines.append(f"C ≤ {lam_target:g} per example at the best step (λ annealed): " + ", ".join(
+          f"{v} {int(r.sum())}/{r.size}" for v, r in reached.items()))
   plain, ceiling = runs.get("a_plain", (None, None))[1], runs.get("a_ceiling", (None, None))[1]
   key = f"{PGR_SPLIT}/accuracy"
   if plain is not None and ceiling is not None:
@@ -196,7 +209,7 @@ def report(cfg, runs: dict, sweeps: dict, human: dict, workdir: str) -> str:
           f"seen and {PGR_SPLIT})")
   if any(not v.startswith("a_") for v in runs) and "intended head is" in rows[0]:
     text += "\n\nhead pairs of the two-head methods (arm × seed):\n" + head_pair_table(runs)
-  controls = control_lines(runs, human)
+  controls = control_lines(runs, human, cfg.train.get("lam_target", 0.0))
   if controls:
     text += "\n\ncontrols:\n" + "\n".join(f"- {line}" for line in controls)
   with open(os.path.join(workdir, "table.md"), "w") as f:

@@ -23,6 +23,20 @@ def test_update_keeps_the_best_and_counts_stale_evaluations():
   assert not bool(es.stopped(b, 3)) and not bool(es.stopped(b.replace(stale=jnp.asarray(9)), 0))
 
 
+def test_selection_starts_at_the_first_eligible_evaluation():
+  """Ineligible evaluations (λ still annealing) hold the latest parameters at score −∞ and
+  never count as stale; the best is then chosen among eligible ones only."""
+  b = es.init({"w": jnp.zeros(2)})
+  for i, (s, ok) in enumerate([(5.0, False), (9.0, False), (1.0, True), (0.5, True), (2.0, True)]):
+    b = es.update(b, jnp.asarray(s), {"w": jnp.full(2, float(i))}, jnp.asarray(i + 1), ok)
+    if i == 1:  # never eligible so far: the last parameters, nothing stale
+      assert int(b.step) == 2 and int(b.stale) == 0 and b.score == -jnp.inf
+      np.testing.assert_array_equal(b.params["w"], [1.0, 1.0])
+  assert int(b.step) == 5 and float(b.score) == 2.0 and int(b.stale) == 0
+  b = es.update(b, jnp.asarray(1.0), {"w": jnp.ones(2)}, jnp.asarray(6), True)
+  assert int(b.stale) == 1 and int(b.step) == 5
+
+
 def test_update_vmaps_over_runs():
   b = jax.vmap(es.init)({"w": jnp.zeros((3, 2))})
   b = jax.vmap(es.update, in_axes=(0, 0, 0, None))(

@@ -6,13 +6,18 @@ import pytest
 
 from experiments.configs.honest_qa import get_config
 from lprior.honest_qa import experiment as ex
+from lprior.honest_qa import model_for, world_spec
+from lprior.train import nested
 
 
 def test_plan_groups_variants_by_compiled_step():
   cfg = get_config("smoke")
   cfg.variants, cfg.lam_sweep = ",".join(ex.VARIANTS), (1.0, 10.0)
   plan = ex.plan(cfg)
-  assert list(plan) == ["plain", "ceiling", "two_heads", "chained", "partitioned"]
+  assert list(plan) == ["plain", "ceiling", "two_heads", "chained", "partitioned", "designed"]
+  assert [a.name for a in plan["designed"]] == ["d_designed", "d_designed_stop"]
+  assert ex.group_train_config(cfg, "designed").theta2_keys == ("encoder_human",)
+  assert ex.group_train_config(cfg, "designed").form == "partitioned"
   assert [a.name for a in plan["ceiling"]] == ["a_ceiling"]
   chained = {a.name: a for a in plan["chained"]}
   assert set(chained) == {"c_chained", "c_chained_stop", "c_kappa_control",
@@ -43,14 +48,16 @@ def test_plan_holds_the_kappa_sweep_and_the_kappa_control():
     ("kappa_sweep", (0.1, 0.0), "kappa_sweep holds 0.0"),
     ("kappa_control", -0.1, "kappa_control holds -0.1"),
     ("lam_sweep", (-2.0,), "lam_sweep holds -2.0"),
+    ("train.lam_target", -1.0, "lam_target must be >= 0"),
     ("patience", -1, "patience"),
     ("heldout_size", 0, "heldout_size must be >= 1"),
     ("train.logz_check_policy", "ignore", "logz_check_policy"),
     ("train.prior_scales", "isotropic", "need train.prior_scales='per_layer'"),
+    ("model.encoder_features", (), "designed partition"),
 ])
 def test_bad_config_is_refused_before_any_data(key, value, match):
   cfg = get_config("smoke")
-  cfg.variants = "a_plain,c_kappa_control"
+  cfg.variants = "a_plain,c_kappa_control,d_designed"
   section, _, name = key.rpartition(".")
   (cfg[section] if section else cfg)[name] = value
   with pytest.raises(ValueError, match=match):
@@ -95,3 +102,54 @@ def test_same_numbers_on_one_and_eight_devices():
     for r1, r8 in zip(h1, h8):
       for k in ("log_likelihood", "lam_consistency", "log_prior_theta2"):
         np.testing.assert_allclose(r8[k], r1[k], rtol=1e-4, err_msg=k)
+
+
+def test_annealed_runs_are_selected_only_once_c_reaches_its_target():
+  """λ anneals ×lam_growth a step while C > lam_target; until C reaches the target no
+  evaluation is eligible for early stopping: a target never reached leaves every run training
+  to num_steps and reported at its last parameters, one met at once changes nothing."""
+  cfg = get_config("smoke")
+  cfg.variants, cfg.num_seeds, cfg.num_steps, cfg.eval_every, cfg.patience = (
+      "b_two_heads", 2, 30, 10, 1)
+  cfg.train.update(lam_target=1e-9, lam_growth=1.05, lam_max=1e6)
+  data, splits, keys = ex.seed_data(cfg)
+  arms = ex.plan(cfg)["two_heads"]
+  hist, final = ex.run_group(cfg, "two_heads", arms, data, splits, keys, None)["b_two_heads"]
+  np.testing.assert_allclose([r["lam"] for r in hist], 10.0 * 1.05 ** np.arange(30), rtol=1e-4)
+  assert not np.any(final["eligible"]) and not np.any(final["stopped"])
+  np.testing.assert_array_equal(final["best_step"], [30, 30])
+  np.testing.assert_allclose(final["lam"], 10.0 * 1.05 ** 30, rtol=1e-4)
+  cfg.train.lam_target = 10.0  # C ≈ 0.3 nats from the start: λ stays, selection as before
+  hist, final = ex.run_group(cfg, "two_heads", arms, data, splits, keys, None)["b_two_heads"]
+  assert all(r["lam"] == 10.0 for r in hist) and np.all(final["eligible"])
+  assert np.all(final["consistency"] <= 10.0)
+
+
+def test_the_designed_partition_puts_the_human_model_under_the_integral():
+  """d_designed: θ₂ = the encoder of A, R and the question (which reads no sensor column),
+  θ₁ = everything else."""
+  cfg = get_config("smoke")
+  spec = world_spec(cfg.world)
+  model = model_for(spec, cfg.model)
+  x = jax.random.normal(jax.random.key(0), (4, spec.input_dim))
+  params = model.init(jax.random.key(1), x[0])
+  mask = nested.partition_mask(params, ex.group_train_config(cfg, "designed"))
+  assert {k: set(jax.tree.leaves(v)) for k, v in mask.items()} == {
+      "encoder_human": {False}, "encoder_sensors": {True}, "trunk": {True}, "intended": {True},
+      "instrumental": {True}}
+  s = spec.channel_slices()["sensors"]
+  moved = x.at[:, s].add(1.0)  # the sensors change: the human model's view does not
+  enc = lambda x: jax.nn.relu(x[:, model.module.encoder_columns[0]]
+                              @ params["encoder_human"]["layers_0"]["kernel"]
+                              + params["encoder_human"]["layers_0"]["bias"])
+  np.testing.assert_array_equal(enc(x), enc(moved))
+  assert not np.allclose(model.apply_fn(params, x)[0], model.apply_fn(params, moved)[0])
+  assert set(model.module.encoder_columns[0]).isdisjoint(range(s.start, s.stop))
+  with pytest.raises(ValueError, match="name no top-level parameter key"):
+    nested.partition_mask(params, _with(cfg.train, theta2_keys=("nope",)))
+
+
+def _with(c, **kw):
+  c = c.copy_and_resolve_references()
+  c.update(kw)
+  return c

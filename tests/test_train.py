@@ -1,12 +1,14 @@
 """The nested trainer's steps and the generic loop's checkpoints (a toy two-head linear model)."""
 
 import json
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from lprior import logz
 from lprior import posterior as post
 from lprior.train import CheckpointError, Checkpointer, fit, nested
 
@@ -250,6 +252,36 @@ def test_a_capped_tracker_stops_the_run():
   with pytest.raises(RuntimeError, match="max_substeps=1"):
     fit(state, nested.make_step(problem, data, cfg), 5, show_progress=False,
         on_row=nested.check_row(cfg))
+
+
+def test_on_cap_reanchor_replaces_a_capped_trackers_particles():
+  """on_cap='reanchor': the same capped run goes on; each capped step is re-anchored by a fresh
+  SMC, so the log Z after a capped step is a fresh estimate's (within 3 combined SEs of a
+  512-particle one)."""
+  cfg = nested.default_config()
+  cfg.update(lam=5.0, logz_check_policy="off", max_substeps=1, substep_ess=0.99,
+             lr_theta1=0.5, on_cap="reanchor", logz_check_particles=128)
+  apply_fn, params, data = _toy(jax.random.key(0))
+  problem, t1, t2 = nested.make_problem(apply_fn, params, data, cfg)
+  state = nested.init(jax.random.key(1), problem, t1, t2, cfg)
+  state, hist = fit(state, nested.make_step(problem, data, cfg), 5, show_progress=False,
+                    periodic=[(1, nested.make_reanchor(problem, cfg))],
+                    on_row=nested.check_row(cfg))
+  capped = [r["logz_num_capped"] > 0 for r in hist]
+  assert any(capped) and [r["logz_reanchored"] == 1.0 for r in hist] == capped
+  last = max(i + 1 for i, c in enumerate(capped) if c)  # rerun to the last capped step
+  state, _ = fit(nested.init(jax.random.key(1), problem, t1, t2, cfg),
+                 nested.make_step(problem, data, cfg), last, show_progress=False,
+                 periodic=[(1, nested.make_reanchor(problem, cfg))])
+  assert int(state.track.num_capped) == 0
+  at = state.track.theta1  # the tracker's θ₁: the last step's, before its θ₁ update
+  r = logz.estimate(jax.random.key(2), partial(problem.energy_fn, at), problem.mean_fn(at),
+                    problem.sigma2, method="smc", num_particles=512)
+  se = float(np.sqrt(state.track.log_z_var + r.stderr**2))
+  assert abs(float(state.log_z - r.log_z)) <= 3 * se, (float(state.log_z), float(r.log_z), se)
+  assert nested.make_reanchor(problem, cfg.copy_and_resolve_references()) is not None
+  cfg.on_cap = "raise"
+  assert nested.make_reanchor(problem, cfg) is None
 
 
 @pytest.mark.parametrize("form", ["chained", "partitioned"])

@@ -23,7 +23,7 @@ import numpy as np
 
 from experiments.configs.honest_qa import get_config as honest_qa_config
 from lprior.honest_qa import experiment as hq
-from lprior.honest_qa.model import make_model
+from lprior.honest_qa.model import model_for
 from lprior.honest_qa.world import world_spec
 from lprior.logz import tracking
 from lprior.pytree import tree_dot, tree_sq_norm
@@ -73,7 +73,7 @@ def _train_config(cfg_hq, cell: dict):
 def run_cell(cfg_hq, data, cell: dict, c, log=print) -> dict:
   """Train one cell and compare at `compare_every` steps (module docstring)."""
   tcfg = _train_config(cfg_hq, cell)
-  model = make_model(world_spec(cfg_hq.world).n_answers, cfg_hq.model)
+  model = model_for(world_spec(cfg_hq.world), cfg_hq.model)
   params0 = model.init(jax.random.key(1), data.x_small[0])
   problem, t1, t2 = nested.make_problem(model.apply_fn, params0, data, tcfg)
   state = nested.init(jax.random.key(2), problem, t1, t2, tcfg)
@@ -148,7 +148,7 @@ def run_cell(cfg_hq, data, cell: dict, c, log=print) -> dict:
 
 def plain_step_s(cfg_hq, data, num_steps: int) -> float:
   """Median seconds of a plain-SGD step (one head) on the same data."""
-  model = make_model(world_spec(cfg_hq.world).n_answers, cfg_hq.model, one_head=True)
+  model = model_for(world_spec(cfg_hq.world), cfg_hq.model, one_head=True)
   params0 = model.init(jax.random.key(1), data.x_small[0])
   state = plain.init(jax.random.key(2), params0, cfg_hq.train)
   step = jax.jit(plain.make_step(model.apply_fn, data, cfg_hq.train))

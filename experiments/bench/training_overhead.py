@@ -21,7 +21,7 @@ from experiments.bench.timing import wall
 from experiments.configs.honest_qa import get_config as honest_qa_config
 from lprior import posterior as post
 from lprior.honest_qa import experiment as hq
-from lprior.honest_qa.model import make_model
+from lprior.honest_qa.model import model_for
 from lprior.honest_qa.world import world_spec
 from lprior.train import nested, plain
 
@@ -30,7 +30,7 @@ def _trainer(cfg_hq, data, name: str, num_particles: int | None, theta2_steps: i
              update_rule: str = "alternating"):
   """(init state, step_fn, params_of, apply_fn) for 'plain', 'two_heads' or 'nested'."""
   one_head = name == "plain"
-  model = make_model(world_spec(cfg_hq.world).n_answers, cfg_hq.model, one_head=one_head)
+  model = model_for(world_spec(cfg_hq.world), cfg_hq.model, one_head=one_head)
   params0 = model.init(jax.random.key(1), data.x_small[0])
   key = jax.random.key(2)
   if one_head:

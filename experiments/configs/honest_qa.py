@@ -13,7 +13,7 @@ from lprior.honest_qa.experiment import VARIANTS
 from lprior.train import nested
 
 # the key arms; `full` runs every variant of VARIANTS and the λ and κ sweeps
-KEY_ARMS = "a_plain,a_ceiling,b_two_heads,c_chained,c_kappa_control,d_partitioned"
+KEY_ARMS = "a_plain,a_ceiling,b_two_heads,c_chained,c_kappa_control,d_designed"
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
@@ -39,22 +39,30 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.consistency_size = 256  # C (and so log Z) on this many small-set inputs; 0: all of them
   c.model = default_model_config()
   c.model.trunk_features = (32, 32)
+  # every arm reads x through two encoders, the human model (A, R, question) and the sensors (S,
+  # question), so that the designed partition (d_designed: θ₂ = the human model) compares like
+  # with like
+  c.model.encoder_features = (16,)
   c.train = nested.default_config()
   # per-layer priors σ₁,ℓ = σ_init,ℓ, σ₂,ℓ = 0.3·σ₁,ℓ (≈ 0.05: the σ₂ of the isotropic default
   # before) and the tracker settings `experiments.bench --config.benchmarks=tracking_network`
   # measured (BUILD_NOTES "Tracking on the network"); the self-check runs every 500 steps
   # θ₂ non-centred (θ₂ = θ₁ + σ₂ ⊙ ε) so that the κ → 0 control trains like plain (centred,
   # Adam stalls on the stiff coupling: iid 0.22 against 0.57 at step 60, BUILD_NOTES)
+  # λ annealed from 10 by 3% a step while C > 0.01 nats per example (at most 10⁴): without it
+  # λC never binds (C ≈ 7 nats per example at λ = 10, BUILD_NOTES); a tracker update that hits
+  # max_substeps is re-anchored by a fresh SMC rather than stopping the whole group
   c.train.update(lam=10.0, prior_scales="per_layer", prior_s=1.0, kappa=0.3, lr_theta1=1e-2,
                  lr_theta2=1e-2, num_particles=8, logz="tracking", batch_size=512,
                  theta2_param="noncentred",
+                 lam_target=0.01, lam_growth=1.03, lam_max=1e4, on_cap="reanchor",
                  logz_check_every=500, logz_check_particles=32, logz_check_mcmc_steps=4)
   preset = preset or "default"
   if preset == "smoke":
     c.num_seeds, c.num_steps, c.eval_every, c.checkpoint_every = 2, 40, 20, 20
     c.train.logz_check_every, c.heldout_size = 40, 200
     c.world.n_small, c.world.n_test = 300, 200
-    c.model.trunk_features = (16,)
+    c.model.trunk_features, c.model.encoder_features = (16,), (8,)
     c.lam_sweep = ()
     c.fast_compile = True
   elif preset == "full":

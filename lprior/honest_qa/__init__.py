@@ -6,7 +6,7 @@ from lprior.honest_qa.comparisons import (Comparisons, bradley_terry_log_likelih
 from lprior.honest_qa.labelers import (HUMAN_RIGHT, MIXED_ERROR, SEEN_ERROR, UNSEEN_NOVEL,
                                        UNSEEN_PREDICTABLE, Labels, complex_label, label,
                                        simple_label)
-from lprior.honest_qa.model import HEADS, Model, default_model_config, make_model
+from lprior.honest_qa.model import HEADS, Model, default_model_config, make_model, model_for
 from lprior.honest_qa.perception import Examples, sample_examples
 from lprior.honest_qa.splits import (SPLIT_NAMES, TEST_SPLITS, Split, evaluate, evaluate_all,
                                      make_datasets, make_splits)
@@ -21,7 +21,7 @@ __all__ = [
     "UNSEEN_PREDICTABLE", "WorldSpec",
     "answer_names", "bradley_terry_log_likelihood", "complex_label", "default_model_config",
     "default_world_config", "evaluate", "evaluate_all", "exact_universe", "label",
-    "make_comparisons", "make_datasets", "make_model", "make_splits", "perception",
+    "make_comparisons", "make_datasets", "make_model", "make_splits", "model_for", "perception",
     "sample_examples",
     "simple_label", "with_comparisons", "world_spec",
 ]

@@ -3,7 +3,9 @@
 
 Methods: (a) plain SGD, one head, on the large set, and its ceiling (the same model trained on
 as many i.i.d. examples labelled with the truth); (b) two heads with λC and no log Z;
-(c) the nested posterior, chained form; (d) nested, partitioned; (b)–(d) with and without
+(c) the nested posterior, chained form; (d) nested, partitioned: θ₁ = the heads (plus
+`trunk_share` of the trunk), or designed (d_designed: θ₂ = the human model, the encoder of A, R
+and the question; θ₁ = the sensors' encoder, trunk and heads); (b)–(d) with and without
 `stop_intended`; plus (c) at the λ of `lam_sweep` and the κ of `kappa_sweep`, and the κ → 0
 control (c_kappa_control: κ = `kappa_control`, where the nested posterior must reduce to plain
 with the same stage-1 prior).  Runs that share a compiled step form a group (`group_of`: (a), the
@@ -28,26 +30,34 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from lprior import posterior as post
 from lprior.distributed import host_value, put_global
-from lprior.honest_qa import (make_comparisons, make_datasets, make_model, with_comparisons,
+from lprior.honest_qa import (make_comparisons, make_datasets, model_for, with_comparisons,
                                world_spec)
 from lprior.honest_qa.splits import TEST_SPLITS, heldout_split, iid_split, rates
 from lprior.train import early_stopping, fit, nested, plain
 from lprior.xla import compiler_options
 
 VARIANTS = ("a_plain", "a_ceiling", "b_two_heads", "b_two_heads_stop", "c_chained",
-            "c_chained_stop", "c_kappa_control", "d_partitioned", "d_partitioned_stop")
-GROUPS = ("plain", "ceiling", "two_heads", "chained", "partitioned")
+            "c_chained_stop", "c_kappa_control", "d_partitioned", "d_partitioned_stop",
+            "d_designed", "d_designed_stop")
+GROUPS = ("plain", "ceiling", "two_heads", "chained", "partitioned", "designed")
 GROUP_OF = {"a": "plain", "b": "two_heads", "c": "chained", "d": "partitioned"}
 ONE_HEAD = ("plain", "ceiling")  # groups trained by the plain trainer, one head
 HEADS = ("intended", "instrumental")
 
-FORM_OF = {"two_heads": "chained", "chained": "chained", "partitioned": "partitioned"}
+FORM_OF = {"two_heads": "chained", "chained": "chained", "partitioned": "partitioned",
+           "designed": "partitioned"}
+# the designed partition: θ₂ = the human model (the encoder of A, R and the question), under the
+# log-integral; θ₁ = the sensors' encoder, the trunk and both heads (model.encoder_features)
+DESIGNED_THETA2 = ("encoder_human",)
 
 
 def group_of(variant: str) -> str:
   """The compiled group a variant trains in."""
-  return "ceiling" if variant == "a_ceiling" else GROUP_OF[variant[0]]
+  if variant == "a_ceiling" or variant.startswith("d_designed"):
+    return variant[2:].split("_")[0]
+  return GROUP_OF[variant[0]]
 
 
 class Arm(NamedTuple):
@@ -78,6 +88,8 @@ def kappa_name(cfg, kappa: float) -> str:
 
 def check(cfg) -> None:
   """ValueError, before any data or training, for a config value that cannot hold."""
+  if not cfg.train.lam >= 0:
+    raise ValueError(f"config.train.lam must be >= 0; got {cfg.train.lam}")
   nested.check_config(cfg.train)
   for key in ("num_seeds", "num_steps", "eval_every", "heldout_size"):
     if int(cfg[key]) < 1:
@@ -85,16 +97,21 @@ def check(cfg) -> None:
   if int(cfg.patience) < 0 or int(cfg.checkpoint_every) < 0 or int(cfg.consistency_size) < 0:
     raise ValueError("config.patience, checkpoint_every and consistency_size must be >= 0; got "
                      f"{cfg.patience}, {cfg.checkpoint_every}, {cfg.consistency_size}")
-  if not cfg.train.lam >= 0:
-    raise ValueError(f"config.train.lam must be >= 0; got {cfg.train.lam}")
+  anneal = nested.annealing(cfg.train)
   for v in cfg.lam_sweep or ():
-    if not v >= 0:
-      raise ValueError(f"config.lam_sweep holds {v}; it must be >= 0")
+    if not (0 < v <= cfg.train.lam_max if anneal else v >= 0):
+      raise ValueError(f"config.lam_sweep holds {v}; it must be "
+                       + (f"in (0, train.lam_max={cfg.train.lam_max}] (λ anneals from it)"
+                          if anneal else ">= 0"))
   for key, values in (("kappa_sweep", cfg.kappa_sweep or ()), ("kappa_control",
                                                               (cfg.kappa_control,))):
     for v in values:
       if not v > 0:
         raise ValueError(f"config.{key} holds {v}; it must be > 0")
+  if any(v.startswith("d_designed") for v in cfg.variants.split(",")) and not tuple(
+      cfg.model.encoder_features):
+    raise ValueError("the designed partition (d_designed) puts the human model's encoder in θ₂: "
+                     "it needs model.encoder_features (e.g. (16,)); got ()")
   needs_kappa = bool(cfg.kappa_sweep) or "c_kappa_control" in cfg.variants.split(",")
   if needs_kappa and cfg.train.prior_scales != "per_layer":
     raise ValueError("config.kappa_sweep and c_kappa_control need train.prior_scales="
@@ -127,6 +144,8 @@ def group_train_config(cfg, group: str):
   t.form = FORM_OF[group]
   if group == "two_heads":
     t.logz = "none"
+  if group == "designed":
+    t.theta2_keys = DESIGNED_THETA2
   return t
 
 
@@ -164,7 +183,7 @@ def _batch_sharding(batch: int, devices=None) -> tuple[int, NamedSharding]:
 
 
 def _batched(tree, index: np.ndarray, sharding: NamedSharding):
-  """tree's leading axis gathered at `index` (B,) and sharded over the devices (of every process)."""
+  """tree's leading axis gathered at `index` (B,), sharded over the devices (of every process)."""
   return put_global(jax.tree.map(lambda x: x[index], tree), sharding)
 
 
@@ -247,7 +266,7 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   if group == "ceiling":  # trained on the truth's labels, whatever L is made of
     pcfg.likelihood, data = "labels", ceiling_data(data, splits)
   opts = compiler_options(cfg.fast_compile)
-  model = make_model(world_spec(cfg.world).n_answers, cfg.model, one_head=tcfg is None)
+  model = model_for(world_spec(cfg.world), cfg.model, one_head=tcfg is None)
   params0 = jax.jit(jax.vmap(lambda k: model.init(jax.random.fold_in(k, 1), data.x_small[0])),
                     compiler_options=opts)(keys)
   hyper = {f: jnp.asarray([getattr(arms[i], f) for i in arm_of]) for f in HYPER}
@@ -290,12 +309,21 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   score = _heldout_score(model.apply_fn, splits["heldout"])
   seeds = jnp.asarray(seed_of)
 
+  consistency = jax.vmap(lambda p, d: post.consistency(
+      p, model.apply_fn, d.x_small, divergence=(tcfg or pcfg).divergence))
+  anneal = tcfg is not None and nested.annealing(tcfg)
+
   def track_best(full, s):
-    """Every eval_every steps: the held-out score of each run and its best so far."""
+    """Every eval_every steps: the held-out score of each run and its best so far; while λ
+    anneals, a run is eligible once its C is at most lam_target (or λ at lam_max)."""
     st, per_, h, b = full
     params = params_of(st, per_, h)
     value = jax.vmap(score)(params, seeds)
-    b = jax.vmap(early_stopping.update, in_axes=(0, 0, 0, None))(b, value, params, s + 1)
+    ok = True
+    if anneal:
+      ok = (consistency(params, per_[0]) <= tcfg.lam_target) | (st.lam >= tcfg.lam_max)
+    b = jax.vmap(early_stopping.update, in_axes=(0, 0, 0, None, 0 if anneal else None))(
+        b, value, params, s + 1, ok)
     m = _per_arm(dict(heldout_log_lik=value, best_step=b.step.astype(jnp.float32)), arms, S)
     return (st, per_, h, b), jax.lax.with_sharding_constraint(m, replicated)
 
@@ -304,6 +332,13 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   if tcfg is not None and nested.checks_enabled(tcfg):
     check_one = lambda st, d, p0, h, s: nested.make_check(problem(d, p0, h)[0], tcfg)(st, s)
     periodic.insert(0, (tcfg.logz_check_every, batched(check_one)))
+  if tcfg is not None and nested.make_reanchor(None, tcfg) is not None:
+    # one cond over the batch: a capped run's fresh SMC runs only on the steps that need it
+    redo = batched(lambda st, d, p0, h, s: nested.make_reanchor(problem(d, p0, h)[0], tcfg)(
+        st, s))
+    skip = batched(lambda st, d, p0, h, s: (st, {"logz_reanchored": jnp.zeros(())}))
+    periodic.insert(0, (1, lambda full, s: jax.lax.cond(
+        jnp.any(full[0].track.num_capped > 0), redo, skip, full, s)))
   if tcfg is not None:
     on_row = nested.check_row(tcfg)
   stopped = lambda b: early_stopping.stopped(b, int(cfg.patience))
@@ -318,9 +353,16 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
                    config=config, eval_fn=lambda full: evaluate(jparams(*full[:3])),
                    eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every, desc=group,
                    compiler_options=opts, periodic=periodic, on_row=on_row, stop_fn=stop_fn)
+  def summarise(full):
+    st, per_, _, b = full
+    out = dict(best_step=b.step, stopped=stopped(b))
+    if tcfg is not None:  # C per example at the best parameters; λ where training ended
+      out.update(consistency=consistency(b.params, per_[0]), lam=st.lam,
+                 eligible=b.score > -jnp.inf)
+    return _per_arm(out, arms, S)
+
   b = full[3]
-  summary = jax.jit(lambda b: _per_arm(dict(best_step=b.step, stopped=stopped(b)), arms, S),
-                    out_shardings=replicated)(b)  # readable on any host
+  summary = jax.jit(summarise, out_shardings=replicated)(full)  # readable on any host
   final = {k: host_value(v) for k, v in {**evaluate(b.params), **summary}.items()}
   return {a.name: (_arm_history(hist, a.name),
                    {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith(a.name + "/")})

@@ -47,6 +47,7 @@ def chained_log_posterior(theta1: PyTree, theta2: PyTree, *, apply_fn: ApplyFn, 
       log_likelihood=get_likelihood(likelihood)(theta2, apply_fn, data.x_large, data.y_large,
                                                 data.w_large),
       **priors,
+      consistency=c,
       lam_consistency=lam * c,
       log_z=_log_z_value(log_z, theta1))
   return _total(terms), terms
@@ -75,6 +76,7 @@ def partitioned_log_posterior(theta1: PyTree, theta2: PyTree, *, apply_fn: Apply
       log_likelihood=get_likelihood(likelihood)(params, apply_fn, data.x_large, data.y_large,
                                                 data.w_large),
       **priors,
+      consistency=c,
       lam_consistency=lam * c,
       log_z=_log_z_value(log_z, theta1))
   return _total(terms), terms

@@ -29,14 +29,20 @@ def init(params: PyTree) -> Best:
               jnp.asarray(0, jnp.int32), params)
 
 
-def update(best: Best, score: jax.Array, params: PyTree, step: jax.Array) -> Best:
-  """The record after an evaluation of `params` at `step` scoring `score` (a NaN never wins)."""
+def update(best: Best, score: jax.Array, params: PyTree, step: jax.Array,
+           eligible: jax.Array | bool = True) -> Best:
+  """The record after an evaluation of `params` at `step` scoring `score` (a NaN never wins).
+  An ineligible evaluation (e.g. before λ's annealing reached its target) resets the record to
+  `params` with score −∞ and stale 0: selection starts at the first eligible evaluation, and a
+  run that never gets there is reported at its last parameters."""
   better = score > best.score  # False for NaN
   keep = lambda new, old: jnp.where(better, new, old)
-  return Best(score=keep(jnp.asarray(score, jnp.float32), best.score),
-              step=keep(jnp.asarray(step, jnp.int32), best.step),
-              stale=jnp.where(better, 0, best.stale + 1).astype(jnp.int32),
-              params=jax.tree.map(keep, params, best.params))
+  improved = Best(score=keep(jnp.asarray(score, jnp.float32), best.score),
+                  step=keep(jnp.asarray(step, jnp.int32), best.step),
+                  stale=jnp.where(better, 0, best.stale + 1).astype(jnp.int32),
+                  params=jax.tree.map(keep, params, best.params))
+  reset = init(params).replace(step=jnp.asarray(step, jnp.int32))
+  return jax.tree.map(lambda a, b: jnp.where(eligible, a, b), improved, reset)
 
 
 def stopped(best: Best, patience: int) -> jax.Array:

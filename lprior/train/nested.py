@@ -8,6 +8,8 @@ log Z comes from the tracking particles ('tracking'), the post's one-particle di
 surrogate ('surrogate'), a fresh tempered SMC every `fresh_every` steps held in between
 ('fresh'), or is left out ('none': λC without log Z).  Mode 'sgld' adds
 Langevin noise √(2η·temperature) to every plain-SGD step (posterior sampling); 'map' optimises.
+λ is part of the state: fixed, or annealed (`lam_target` > 0) by ×`lam_growth` after every step
+whose C is above the target, in which case the tracker follows (θ₁, λ) as one point.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ def default_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       form="chained",  # 'chained' | 'partitioned'
       lam=10.0,
+      # λ annealing: lam_target 0 keeps λ fixed; > 0 multiplies λ by lam_growth after every step
+      # whose C (nats per small-set example) is above lam_target, up to lam_max.  The tracker
+      # then follows (θ₁, λ) together (its sub-steps bisect both)
+      lam_target=0.0, lam_growth=1.02, lam_max=1e4,
       # 'isotropic': sigma1, sigma2 in raw weight units; 'per_layer': σ₁,ℓ = prior_s·σ_init,ℓ and
       # σ₂,ℓ = kappa·σ₁,ℓ in units of each layer's initial RMS weight (DESIGN §1)
       prior_scales="isotropic", sigma1=1.0, sigma2=0.1, prior_s=1.0, kappa=0.3,
@@ -46,6 +52,9 @@ def default_config() -> ml_collections.ConfigDict:
       # uses the stopped one (−E_p[∇C_stop]) when stop_intended is on
       logz_grad_stop=False,
       trunk_share=0.0,  # partitioned: share of the trunk's layers in θ₁ (heads always are)
+      # partitioned, designed: θ₂ = the leaves under these top-level keys, θ₁ = the rest (e.g.
+      # ('encoder_human',): the human model under the log-integral); () = heads + trunk_share
+      theta2_keys=(),
       # how θ₂ is optimised: 'centred' (θ₂ itself) | 'noncentred' (ε with θ₂ = b + σ₂ ⊙ ε, b = θ₁
       # chained, θ₂⁰ partitioned: the same posterior, without the stiff coupling ‖θ₂ − b‖²/2σ₂²
       # that stalls Adam as κ → 0; the state's theta2 then holds ε)
@@ -63,6 +72,9 @@ def default_config() -> ml_collections.ConfigDict:
       # transport: how particles follow θ₁ ('auto': 'newton', or 'metric' with 'lowrank')
       substep_ess=0.5, max_substeps=32, max_moves=2, jump_target=0.0, grad_estimator="auto",
       transport="auto",
+      # an update that hits max_substeps: 'raise' (a clear error naming the step) | 'reanchor'
+      # (a fresh SMC at the new point replaces the particles: `make_reanchor`)
+      on_cap="raise",
       # self-check every K steps: a fresh SMC (own particle count) at the tracker's θ₁; a gap
       # beyond max(tol, 3 SE) re-anchors the particles ('reanchor'), raises ('stop') or is
       # logged ('warn'); 'off': no checks
@@ -84,6 +96,7 @@ class NestedState:
   grad_log_z: PyTree  # ∇θ₁ log Z held by 'fresh' between refreshes
   anchor: Any  # 'surrogate': the θ₁ at which log_z was last updated
   key: jax.Array
+  lam: jax.Array  # () the current λ (fixed, or annealed: `lam_target`)
 
 
 class Problem(NamedTuple):
@@ -95,6 +108,8 @@ class Problem(NamedTuple):
   grad_energy_fn: Callable | None = None  # the stopped E for ∇θ₁ log Z (logz_grad_stop)
   theta2_of: Callable = lambda t1, t2: t2  # (θ₁, the state's theta2) -> θ₂
   form: str = "chained"
+  lam: Any = None  # the λ the functions above use
+  with_lam: Callable | None = None  # λ -> the same problem at that λ (annealing)
 
 
 POLICIES = ("reanchor", "stop", "warn", "off")
@@ -107,6 +122,7 @@ def check_config(cfg) -> None:
                      ("mode", ("map", "sgld")), ("logz_check_policy", POLICIES),
                      ("prior_scales", PRIOR_SCALES),
                      ("theta2_param", ("centred", "noncentred")),
+                     ("on_cap", ("raise", "reanchor")),
                      ("transport", ("auto",) + tracking.TRANSPORTS)):
     if cfg[key] not in valid:
       raise ValueError(f"train.{key} must be one of {valid}; got {cfg[key]!r}")
@@ -125,10 +141,64 @@ def check_config(cfg) -> None:
     if int(cfg.logz_check_particles) < 2 or not cfg.logz_check_tol > 0:
       raise ValueError("train.logz_check_particles must be >= 2 and logz_check_tol > 0; got "
                        f"{cfg.logz_check_particles}, {cfg.logz_check_tol}")
+  if annealing(cfg):
+    if not (cfg.lam_growth > 1 and cfg.lam_max >= cfg.lam > 0):
+      raise ValueError("train.lam_target > 0 anneals λ: it needs lam_growth > 1 and "
+                       f"lam_max >= lam > 0; got lam_growth={cfg.lam_growth}, "
+                       f"lam_max={cfg.lam_max}, lam={cfg.lam}")
+    if cfg.logz == "surrogate":
+      raise ValueError("train.logz='surrogate' carries log Z at one λ: it cannot anneal λ "
+                       "(train.lam_target must be 0)")
+  elif cfg.get("lam_target", 0.0) < 0:
+    raise ValueError(f"train.lam_target must be >= 0 (0: λ fixed); got {cfg.lam_target}")
+  if cfg.on_cap == "reanchor" and int(cfg.logz_check_particles) < 2:
+    raise ValueError("train.on_cap='reanchor' re-runs an SMC with logz_check_particles; got "
+                     f"{cfg.logz_check_particles}")
   if cfg.theta2_param == "noncentred" and cfg.logz == "surrogate":
     raise ValueError("train.logz='surrogate' moves θ₂ itself as its particle: it needs "
                      "train.theta2_param='centred'")
   tracking.config(_smc_options(cfg), **_tracking_options(cfg))  # raises on bad tracker options
+
+
+def annealing(cfg) -> bool:
+  """Whether λ anneals (train.lam_target > 0)."""
+  return cfg.get("lam_target", 0.0) > 0
+
+
+def _at_lam(problem: Problem, state: NestedState, cfg) -> Problem:
+  """The problem at the state's λ (the problem itself while λ is fixed)."""
+  return problem.with_lam(state.lam) if annealing(cfg) else problem
+
+
+def _point(theta1: PyTree, lam, cfg) -> PyTree:
+  """What the tracker follows: θ₁, or {'theta1', 'lam'} when λ anneals (a sub-step then moves
+  both along one segment)."""
+  return dict(theta1=theta1, lam=lam) if annealing(cfg) else theta1
+
+
+def _theta1_part(g: PyTree, cfg) -> PyTree:
+  """The θ₁ part of a gradient over `_point`."""
+  return g["theta1"] if annealing(cfg) else g
+
+
+def _tracked(problem: Problem, cfg) -> dict:
+  """energy_fn, mean_fn, grad_energy_fn over the tracker's `_point` (E at the point's λ)."""
+  if not annealing(cfg):
+    return dict(energy_fn=problem.energy_fn, mean_fn=problem.mean_fn,
+                grad_energy_fn=problem.grad_energy_fn)
+  at = lambda t: problem.with_lam(t["lam"])
+  grad_e = (None if problem.grad_energy_fn is None else
+            (lambda t, x: at(t).grad_energy_fn(t["theta1"], x)))
+  return dict(energy_fn=lambda t, x: at(t).energy_fn(t["theta1"], x),
+              mean_fn=lambda t: problem.mean_fn(t["theta1"]), grad_energy_fn=grad_e)
+
+
+def _anneal(lam: jax.Array, consistency: jax.Array, cfg) -> jax.Array:
+  """λ after a step whose C was `consistency`: × lam_growth (≤ lam_max) while C > lam_target."""
+  if not annealing(cfg):
+    return lam
+  grown = jnp.minimum(lam * cfg.lam_growth, cfg.lam_max)
+  return jnp.where(consistency > cfg.lam_target, grown, lam).astype(lam.dtype)
 
 
 def prior_scales(cfg, params0: PyTree, kappa=None) -> tuple[Any, Any]:
@@ -154,11 +224,18 @@ def make_problem(apply_fn, params0: PyTree, data: post.Data, cfg, *, lam=None,
   log p̃(θ₁, b + σ₂ ⊙ ε) (its value; the Jacobian Π σ₂ is constant).
 
   `lam`, `stop_intended` and `kappa` (per-layer scales only; default: cfg's) may be traced, so
-  that one compiled step serves, under vmap, variants that differ only in them.
+  that one compiled step serves, under vmap, variants that differ only in them; λ is the
+  starting one (`problem.with_lam` rebuilds the problem at another, as annealing needs).
   """
-  lam = cfg.lam if lam is None else lam
   stop = cfg.stop_intended if stop_intended is None else stop_intended
   sigma1, sigma2 = prior_scales(cfg, params0, kappa)
+  build = lambda l: _problem_at(apply_fn, params0, data, cfg, l, stop, sigma1, sigma2)
+  problem, theta1, theta2 = build(cfg.lam if lam is None else lam)
+  return problem._replace(with_lam=lambda l: build(l)[0]), theta1, theta2
+
+
+def _problem_at(apply_fn, params0, data, cfg, lam, stop, sigma1, sigma2):
+  """make_problem's (problem, θ₁⁰, θ₂⁰) at one λ."""
   common = dict(apply_fn=apply_fn, lam=lam, divergence=cfg.divergence, stop_intended=stop,
                 log_z=0.0, likelihood=cfg.likelihood)
   energy = lambda f, s: f(apply_fn, data.x_small, lam, cfg.divergence, s)
@@ -168,10 +245,10 @@ def make_problem(apply_fn, params0: PyTree, data: post.Data, cfg, *, lam=None,
     energy_fn, mean_fn = tracking.chained(energy(post.chained_energy, False))
     stopped = (tracking.chained(energy(post.chained_energy, stop))[0]
                if cfg.logz_grad_stop else None)
-    return _parameterised(Problem(lp, energy_fn, mean_fn, sigma2, stopped), cfg, lambda t1: t1,
-                          params0, params0)
+    return _parameterised(Problem(lp, energy_fn, mean_fn, sigma2, stopped, lam=lam), cfg,
+                          lambda t1: t1, params0, params0)
   if cfg.form == "partitioned":
-    mask = post.default_mask(params0, trunk_share=cfg.trunk_share)
+    mask = partition_mask(params0, cfg)
     t1_0, t2_0 = post.split(params0, mask)
     part = lambda s, i: s if gaussian.is_scalar(s) else post.split(s, mask)[i]
     s1, s2 = part(sigma1, 0), part(sigma2, 1)
@@ -179,9 +256,23 @@ def make_problem(apply_fn, params0: PyTree, data: post.Data, cfg, *, lam=None,
         t1, t2, theta1_init=t1_0, theta2_init=t2_0, data=d, sigma1=s1, sigma2=s2, **common)
     energy_fn, mean_fn = tracking.partitioned(energy(post.partitioned_energy, False), t2_0)
     stopped = energy(post.partitioned_energy, stop) if cfg.logz_grad_stop else None
-    return _parameterised(Problem(lp, energy_fn, mean_fn, s2, stopped, form="partitioned"), cfg,
-                          lambda t1: t2_0, t1_0, t2_0)
+    return _parameterised(Problem(lp, energy_fn, mean_fn, s2, stopped, form="partitioned",
+                                  lam=lam), cfg, lambda t1: t2_0, t1_0, t2_0)
   raise ValueError(f"train.form must be 'chained' or 'partitioned'; got {cfg.form!r}")
+
+
+def partition_mask(params0: PyTree, cfg) -> PyTree:
+  """θ₁'s mask in the partitioned form: every leaf but those under the top-level keys
+  cfg.theta2_keys (a designed partition), else the heads plus cfg.trunk_share of the trunk."""
+  keys = tuple(cfg.get("theta2_keys", ()))
+  if not keys:
+    return post.default_mask(params0, trunk_share=cfg.trunk_share)
+  missing = [k for k in keys if k not in params0]
+  if missing:
+    raise ValueError(f"train.theta2_keys {missing} name no top-level parameter key; the "
+                     f"parameters have {sorted(params0)}")
+  return post.mask_from_predicate(
+      params0, lambda path, x: not any(path.startswith(f"['{k}']") for k in keys))
 
 
 def _parameterised(problem: Problem, cfg, base: Callable, theta1_0, theta2_0):
@@ -237,15 +328,16 @@ def init(key, problem: Problem, theta1, theta2, cfg) -> NestedState:
   opt2 = _optimizer(cfg.optimizer, cfg.lr_theta2, cfg.mode).init(theta2)
   zero_grad = jax.tree.map(jnp.zeros_like, theta1)
   track, log_z, grad = None, jnp.zeros(()), zero_grad
+  lam = jnp.asarray(cfg.lam if problem.lam is None else problem.lam, jnp.float32)
   if cfg.logz == "tracking":
     # the initial SMC runs with the check's particle count where that is larger (its log Z is
     # what the tracker carries from then on), then keeps num_particles of them
     k_init, k_res = jax.random.split(k_init)
     n_init = max(cfg.num_particles,
                  cfg.logz_check_particles if checks_enabled(cfg) else cfg.num_particles)
-    track = tracking.init(k_init, theta1, energy_fn=problem.energy_fn, mean_fn=problem.mean_fn,
+    track = tracking.init(k_init, _point(theta1, lam, cfg), **_tracked(problem, cfg),
                           sigma=problem.sigma2, num_particles=n_init,
-                          grad_energy_fn=problem.grad_energy_fn, grad_estimator=cfg.grad_estimator,
+                          grad_estimator=cfg.grad_estimator,
                           **dict(_smc_options(cfg), num_mcmc_steps=max(cfg.num_mcmc_steps, 8)))
     if n_init > cfg.num_particles:
       track = tracking.resample_to(k_res, track, cfg.num_particles)
@@ -253,7 +345,7 @@ def init(key, problem: Problem, theta1, theta2, cfg) -> NestedState:
   elif cfg.logz == "fresh":
     log_z, grad = _fresh(k_init, theta1, problem, cfg)
   return NestedState(theta1, theta2, opt1, opt2, track, jnp.asarray(log_z, jnp.float32), grad,
-                     theta1, k_run)
+                     theta1, k_run, lam)
 
 
 def _surrogate(state: NestedState, problem: Problem):
@@ -274,15 +366,16 @@ def _logz_at_theta1(state: NestedState, problem: Problem, cfg, step, key):
   if cfg.logz == "none":
     return state, jax.tree.map(jnp.zeros_like, state.theta1), {}
   if cfg.logz == "tracking":
-    track, info = tracking.update(state.track, state.theta1, energy_fn=problem.energy_fn,
-                                  mean_fn=problem.mean_fn, sigma=problem.sigma2,
-                                  grad_energy_fn=problem.grad_energy_fn, **_smc_options(cfg),
-                                  **_tracking_options(cfg))
+    track, info = tracking.update(state.track, _point(state.theta1, state.lam, cfg),
+                                  **_tracked(problem, cfg), sigma=problem.sigma2,
+                                  **_smc_options(cfg), **_tracking_options(cfg))
     diag = dict(logz_ess=info["ess"], logz_acceptance=info["acceptance"],
                 logz_stderr=info["stderr"], logz_grad_stderr=info["grad_stderr"],
                 logz_substeps=info["substeps"], logz_moves=info["moves"],
                 logz_esjd=info["esjd"], logz_num_capped=info["num_capped"])
-    return state.replace(track=track, log_z=info["log_z"]), info["grad_theta1"], diag
+    return (state.replace(track=track, log_z=info["log_z"]),
+            _theta1_part(info["grad_theta1"], cfg), diag)
+  problem = _at_lam(problem, state, cfg)
   if cfg.logz == "surrogate":
     log_z, grad = _surrogate(state, problem)
     return state.replace(log_z=log_z, anchor=state.theta1), grad, {}
@@ -298,6 +391,27 @@ def checks_enabled(cfg) -> bool:
   return cfg.logz == "tracking" and cfg.logz_check_policy != "off"
 
 
+_ANCHORED = ("log_z", "log_z_var", "particles", "step_size", "inv_mass", "grad_log_z")
+
+
+def _fresh_tracker(key, state: NestedState, problem: Problem, cfg) -> tracking.TrackingState:
+  """A fresh SMC (`logz_check_particles`, `logz_check_mcmc_steps`) at the tracker's point."""
+  return tracking.init(key, state.track.theta1, num_particles=cfg.logz_check_particles,
+                       **_tracked(problem, cfg), sigma=problem.sigma2,
+                       grad_estimator=cfg.grad_estimator,
+                       **dict(_smc_options(cfg), num_mcmc_steps=cfg.logz_check_mcmc_steps))
+
+
+def _adopt(key, state: NestedState, fresh: tracking.TrackingState, where, cfg) -> NestedState:
+  """`state` with the tracker's particles, log Z and metric replaced, where `where`, by
+  `fresh`'s (resampled to num_particles)."""
+  new = tracking.resample_to(key, fresh, cfg.num_particles)
+  pick = lambda x, y: jax.tree.map(lambda u, v: jnp.where(where, u, v), x, y)
+  tr = state.track.replace(**{f: pick(getattr(new, f), getattr(state.track, f))
+                              for f in _ANCHORED})
+  return state.replace(track=tr, log_z=tr.log_z)
+
+
 def make_check(problem: Problem, cfg) -> Callable | None:
   """check(state, step) -> (state, metrics): a fresh SMC (`logz_check_particles`) at the
   tracker's θ₁ against the tracked log Z and ∇θ₁ log Z (DESIGN §2 (b)); None when the trainer
@@ -307,46 +421,63 @@ def make_check(problem: Problem, cfg) -> Callable | None:
   where exceeded."""
   if not checks_enabled(cfg):
     return None
-  grad_kw = dict(energy_fn=problem.energy_fn, mean_fn=problem.mean_fn, sigma=problem.sigma2,
-                 grad_energy_fn=problem.grad_energy_fn, grad_estimator=cfg.grad_estimator)
 
   def check(state: NestedState, step):
     tr = state.track
     k_fresh, k_res = jax.random.split(jax.random.fold_in(jax.random.fold_in(state.key, step), 17))
-    fresh = tracking.init(k_fresh, tr.theta1, num_particles=cfg.logz_check_particles,
-                          **grad_kw, **dict(_smc_options(cfg),
-                                            num_mcmc_steps=cfg.logz_check_mcmc_steps))
-    g_tr = tracking.gradient(tr, **grad_kw)
+    fresh = _fresh_tracker(k_fresh, state, problem, cfg)
+    g_tr = tracking.gradient(tr, **_tracked(problem, cfg), sigma=problem.sigma2,
+                             grad_estimator=cfg.grad_estimator)
     gap = tr.log_z - fresh.log_z
     se = jnp.sqrt(tr.log_z_var + fresh.log_z_var)
     exceeded = jnp.abs(gap) > jnp.maximum(cfg.logz_check_tol, 3.0 * se)
-    a, b = g_tr["grad_theta1"], fresh.grad_log_z
+    a, b = _theta1_part(g_tr["grad_theta1"], cfg), _theta1_part(fresh.grad_log_z, cfg)
     cos = tree_dot(a, b) / jnp.sqrt(tree_sq_norm(a) * tree_sq_norm(b) + 1e-30)
     metrics = {"logz_check/gap": gap, "logz_check/se": se, "logz_check/cosine": cos,
                "logz_check/exceeded": exceeded.astype(jnp.float32),
                "logz_check/fresh_log_z": fresh.log_z,
                "logz_check/grad_stderr": g_tr["grad_stderr"]}
     if cfg.logz_check_policy == "reanchor":
-      new = tracking.resample_to(k_res, fresh, cfg.num_particles)
-      pick = lambda x, y: jax.tree.map(lambda u, v: jnp.where(exceeded, u, v), x, y)
-      tr = tr.replace(**{f: pick(getattr(new, f), getattr(tr, f))
-                         for f in ("log_z", "log_z_var", "particles", "step_size", "inv_mass",
-                                   "grad_log_z")})
-      state = state.replace(track=tr, log_z=tr.log_z)
+      state = _adopt(k_res, state, fresh, exceeded, cfg)
     return state, metrics
 
   return check
 
 
+def make_reanchor(problem: Problem, cfg) -> Callable | None:
+  """reanchor(state, step) -> (state, metrics) for train.on_cap='reanchor' (None otherwise):
+  where the tracker's last update hit max_substeps (num_capped > 0), a fresh SMC at its point
+  replaces the particles and log Z and num_capped returns to 0; metrics: logz_reanchored (0/1).
+  Run it after every step.  Under vmap a lax.cond becomes a select that runs the fresh SMC for
+  every run: put the batch under one cond on `any(num_capped > 0)` instead."""
+  if cfg.logz != "tracking" or cfg.on_cap != "reanchor":
+    return None
+
+  def reanchor(state: NestedState, step):
+    capped = state.track.num_capped > 0
+    k_fresh, k_res = jax.random.split(jax.random.fold_in(jax.random.fold_in(state.key, step), 23))
+
+    def redo(state):
+      state = _adopt(k_res, state, _fresh_tracker(k_fresh, state, problem, cfg), capped, cfg)
+      return state.replace(track=state.track.replace(
+          num_capped=jnp.zeros_like(state.track.num_capped)))
+
+    return jax.lax.cond(capped, redo, lambda s: s, state), {
+        "logz_reanchored": capped.astype(jnp.float32)}
+
+  return reanchor
+
+
 def check_row(cfg) -> Callable[[int, dict], None]:
-  """on_row(step, row) for `fit`: raises when the tracker hit `max_substeps`; on a failed log Z
-  check raises (policy 'stop') or logs a warning ('warn')."""
+  """on_row(step, row) for `fit`: raises when the tracker hit `max_substeps` (unless
+  on_cap='reanchor'); on a failed log Z check raises (policy 'stop') or logs a warning
+  ('warn')."""
 
   def on_row(step: int, row: dict) -> None:
     for k, v in row.items():
       if not isinstance(v, float):
         continue
-      if k.endswith("logz_num_capped") and v > 0:
+      if k.endswith("logz_num_capped") and v > 0 and cfg.get("on_cap", "raise") == "raise":
         raise RuntimeError(f"step {step}: the log Z tracker hit train.max_substeps="
                            f"{cfg.max_substeps} ({k} = {v:g}): θ₁ moved further than the "
                            "particles can follow; raise max_substeps or lower lr_theta1")
@@ -394,22 +525,30 @@ def make_step(problem: Problem, data: post.Data, cfg) -> Callable:
                      f"theta2_steps={cfg.theta2_steps}")
   opt1 = _optimizer(cfg.optimizer, cfg.lr_theta1, cfg.mode)
   opt2 = _optimizer(cfg.optimizer, cfg.lr_theta2, cfg.mode)
-  grad2 = jax.grad(lambda t2, t1, d: problem.log_post(t1, t2, d)[0])
-  value_grad1 = jax.value_and_grad(lambda t1, t2, d: problem.log_post(t1, t2, d), has_aux=True)
-
+  # the log posterior at the state's λ (fixed unless train.lam_target anneals it)
+  log_post = lambda st: _at_lam(problem, st, cfg).log_post
+  grad2 = lambda st, d: jax.grad(lambda t2: log_post(st)(st.theta1, t2, d)[0])(st.theta2)
+  value_grad1 = lambda st, d: jax.value_and_grad(
+      lambda t1: log_post(st)(t1, st.theta2, d), has_aux=True)(st.theta1)
+  value_grad12 = lambda st, d: jax.value_and_grad(
+      lambda t1, t2: log_post(st)(t1, t2, d), argnums=(0, 1), has_aux=True)(st.theta1, st.theta2)
   batch = lambda key: large_batch(key, data, cfg.batch_size)
-  value_grad12 = jax.value_and_grad(lambda t1, t2, d: problem.log_post(t1, t2, d), argnums=(0, 1),
-                                    has_aux=True)
+
+  def finish(state: NestedState, total, terms, diag):
+    """The step's metrics (with λ), and the state with λ annealed on this step's C."""
+    metrics = dict(terms, log_z=state.log_z, log_posterior=total - state.log_z, lam=state.lam,
+                   **diag)
+    return state.replace(lam=_anneal(state.lam, terms["consistency"], cfg)), metrics
 
   def simultaneous_step(state: NestedState, step):
     k_l, k_b, k_n1, k_n2 = jax.random.split(jax.random.fold_in(state.key, step), 4)
     state, g_logz, diag = _logz_at_theta1(state, problem, cfg, step, k_l)
-    (total, terms), (g1, g2) = value_grad12(state.theta1, state.theta2, batch(k_b))
-    metrics = dict(terms, log_z=state.log_z, log_posterior=total - state.log_z, **diag)
+    (total, terms), (g1, g2) = value_grad12(state, batch(k_b))
     theta1, opt1_state = _apply(opt1, tree_sub(g1, g_logz), state.opt1, state.theta1, cfg,
                                 cfg.lr_theta1, k_n1)
     theta2, opt2_state = _apply(opt2, g2, state.opt2, state.theta2, cfg, cfg.lr_theta2, k_n2)
-    return state.replace(theta1=theta1, theta2=theta2, opt1=opt1_state, opt2=opt2_state), metrics
+    state = state.replace(theta1=theta1, theta2=theta2, opt1=opt1_state, opt2=opt2_state)
+    return finish(state, total, terms, diag)
 
   if rule == "simultaneous":
     return simultaneous_step
@@ -418,18 +557,17 @@ def make_step(problem: Problem, data: post.Data, cfg) -> Callable:
     key = jax.random.fold_in(state.key, step)
     for i in range(cfg.theta2_steps):
       k_b, k_n = jax.random.split(jax.random.fold_in(key, i))
-      g = grad2(state.theta2, state.theta1, batch(k_b))
+      g = grad2(state, batch(k_b))
       theta2, opt2_state = _apply(opt2, g, state.opt2, state.theta2, cfg, cfg.lr_theta2, k_n)
       state = state.replace(theta2=theta2, opt2=opt2_state)
     diag = {}
     for j in range(cfg.theta1_steps):
       k_l, k_b, k_n = jax.random.split(jax.random.fold_in(key, 1000 + j), 3)
       state, g_logz, diag = _logz_at_theta1(state, problem, cfg, step * cfg.theta1_steps + j, k_l)
-      (total, terms), g = value_grad1(state.theta1, state.theta2, batch(k_b))
-      metrics = dict(terms, log_z=state.log_z, log_posterior=total - state.log_z, **diag)
+      (total, terms), g = value_grad1(state, batch(k_b))
       g = tree_sub(g, g_logz)
       theta1, opt1_state = _apply(opt1, g, state.opt1, state.theta1, cfg, cfg.lr_theta1, k_n)
       state = state.replace(theta1=theta1, opt1=opt1_state)
-    return state, metrics
+    return finish(state, total, terms, diag)
 
   return step_fn
