@@ -107,6 +107,10 @@ def control_lines(runs: dict, human: dict, lam_target: float = 0.0) -> list[str]
       m, se = paired_difference(runs["c_kappa_control"][1], plain, k)
       lines.append(f"κ → 0 control − plain on {k.split('/')[0]}: {m:+.3f} ± {se:.3f} "
                    f"({'holds' if abs(m) <= 2 * se + 1e-9 else 'FAILS'}: must be 0 within 2 SE)")
+  if "d_designed" in runs and "a_plain_tight" in runs:  # the baseline that could explain it away
+    m, se = paired_difference(runs["d_designed"][1], runs["a_plain_tight"][1], key)
+    lines.append(f"designed partition − its prior alone (a_plain_tight) on {PGR_SPLIT}: "
+                 f"{m:+.3f} ± {se:.3f} (what C and log Z add to the human model's tight prior)")
   if ceiling is not None and "iid" in human:
     top = float(np.mean(ceiling["iid/accuracy"]))
     bad = [v for v, (_, f) in runs.items()

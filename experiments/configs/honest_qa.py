@@ -12,8 +12,10 @@ from lprior.honest_qa import default_model_config, default_world_config
 from lprior.honest_qa.experiment import VARIANTS
 from lprior.train import nested
 
-# the key arms; `full` runs every variant of VARIANTS and the λ and κ sweeps
-KEY_ARMS = "a_plain,a_ceiling,b_two_heads,c_chained,c_kappa_control,d_designed"
+# the key arms, and a_plain_tight: plain with the designed arm's prior on the human
+# model, the baseline that could explain the designed arm away (it does: BUILD_NOTES); `full`
+# runs every variant of VARIANTS and the λ and κ sweeps
+KEY_ARMS = "a_plain,a_ceiling,b_two_heads,c_chained,c_kappa_control,d_designed,a_plain_tight"
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
@@ -28,6 +30,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # eval_every steps; a group stops once every run went `patience` evaluations without a new
   # best (0: train to num_steps), and is evaluated at each run's best
   c.heldout_size, c.patience = 1000, 4
+  # the SGLD arms (a_plain_sgld, c_chained_sgld; in `full`): Langevin steps of size lr on the
+  # summed log posterior at this temperature; predictions averaged over the evaluations after
+  # burnin · num_steps (the posterior average), no early stopping
+  c.sgld = ml_collections.ConfigDict(dict(lr=1e-5, temperature=1.0, burnin=0.5))
   c.num_steps = 1500  # at most: early stopping ends a group once every run has converged
   c.eval_every = 50
   c.checkpoint_every = 250
@@ -49,14 +55,16 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # measured (BUILD_NOTES "Tracking on the network"); the self-check runs every 500 steps
   # θ₂ non-centred (θ₂ = θ₁ + σ₂ ⊙ ε) so that the κ → 0 control trains like plain (centred,
   # Adam stalls on the stiff coupling: iid 0.22 against 0.57 at step 60, BUILD_NOTES)
-  # λ annealed from 10 by 3% a step while C > 0.01 nats per example (at most 10⁴): without it
-  # λC never binds (C ≈ 7 nats per example at λ = 10, BUILD_NOTES); a tracker update that hits
-  # max_substeps is re-anchored by a fresh SMC rather than stopping the whole group
+  # a tracker update that hits max_substeps is re-anchored by a fresh SMC rather than stopping
+  # the whole group
   c.train.update(lam=10.0, prior_scales="per_layer", prior_s=1.0, kappa=0.3, lr_theta1=1e-2,
                  lr_theta2=1e-2, num_particles=8, logz="tracking", batch_size=512,
-                 theta2_param="noncentred",
-                 lam_target=0.01, lam_growth=1.03, lam_max=1e4, on_cap="reanchor",
+                 theta2_param="noncentred", on_cap="reanchor",
                  logz_check_every=500, logz_check_particles=32, logz_check_mcmc_steps=4)
+  # the *_anneal arms: λ from train.lam ×growth a step while C > target nats per example, at
+  # most lam_max (at a fixed λ = 10 λC never binds: C ≈ 7 nats per example, BUILD_NOTES);
+  # early-stopped only once C ≤ target or λ = lam_max
+  c.anneal = ml_collections.ConfigDict(dict(target=0.01, growth=1.03, lam_max=1e4))
   preset = preset or "default"
   if preset == "smoke":
     c.num_seeds, c.num_steps, c.eval_every, c.checkpoint_every = 2, 40, 20, 20

@@ -40,10 +40,17 @@ from lprior.xla import compiler_options
 
 VARIANTS = ("a_plain", "a_ceiling", "b_two_heads", "b_two_heads_stop", "c_chained",
             "c_chained_stop", "c_kappa_control", "d_partitioned", "d_partitioned_stop",
-            "d_designed", "d_designed_stop")
-GROUPS = ("plain", "ceiling", "two_heads", "chained", "partitioned", "designed")
+            "d_designed", "d_designed_stop", "a_plain_sgld", "c_chained_sgld",
+            "b_two_heads_anneal", "c_chained_anneal", "d_designed_anneal", "a_plain_tight")
+GROUPS = ("plain", "ceiling", "two_heads", "chained", "partitioned", "designed", "plain_sgld",
+          "chained_sgld", "two_heads_anneal", "chained_anneal", "designed_anneal",
+          "plain_tight")
+# variant and group suffixes: SGLD instead of MAP (cfg.sgld); λ annealed (cfg.anneal)
+MODIFIERS = ("_sgld", "_anneal")
 GROUP_OF = {"a": "plain", "b": "two_heads", "c": "chained", "d": "partitioned"}
-ONE_HEAD = ("plain", "ceiling")  # groups trained by the plain trainer, one head
+# groups trained by the plain trainer, one head; plain_tight: plain with the designed arm's
+# prior on the human model (σ₂ = κσ₁ on encoder_human): the designed partition without C, log Z
+ONE_HEAD = ("plain", "ceiling", "plain_sgld", "plain_tight")
 HEADS = ("intended", "instrumental")
 
 FORM_OF = {"two_heads": "chained", "chained": "chained", "partitioned": "partitioned",
@@ -55,9 +62,12 @@ DESIGNED_THETA2 = ("encoder_human",)
 
 def group_of(variant: str) -> str:
   """The compiled group a variant trains in."""
-  if variant == "a_ceiling" or variant.startswith("d_designed"):
-    return variant[2:].split("_")[0]
-  return GROUP_OF[variant[0]]
+  for m in MODIFIERS:
+    if variant.endswith(m):
+      return group_of(variant[:-len(m)]) + m
+  special = {"a_ceiling": "ceiling", "a_plain_tight": "plain_tight", "d_designed": "designed",
+             "d_designed_stop": "designed"}
+  return special.get(variant, GROUP_OF[variant[0]])
 
 
 class Arm(NamedTuple):
@@ -97,6 +107,8 @@ def check(cfg) -> None:
   if int(cfg.patience) < 0 or int(cfg.checkpoint_every) < 0 or int(cfg.consistency_size) < 0:
     raise ValueError("config.patience, checkpoint_every and consistency_size must be >= 0; got "
                      f"{cfg.patience}, {cfg.checkpoint_every}, {cfg.consistency_size}")
+  if any(v.endswith("_anneal") for v in cfg.variants.split(",")):
+    nested.check_config(_with_mode(cfg, "_anneal", cfg.train.copy_and_resolve_references()))
   anneal = nested.annealing(cfg.train)
   for v in cfg.lam_sweep or ():
     if not (0 < v <= cfg.train.lam_max if anneal else v >= 0):
@@ -108,10 +120,15 @@ def check(cfg) -> None:
     for v in values:
       if not v > 0:
         raise ValueError(f"config.{key} holds {v}; it must be > 0")
-  if any(v.startswith("d_designed") for v in cfg.variants.split(",")) and not tuple(
-      cfg.model.encoder_features):
-    raise ValueError("the designed partition (d_designed) puts the human model's encoder in θ₂: "
-                     "it needs model.encoder_features (e.g. (16,)); got ()")
+  designed = [v for v in cfg.variants.split(",") if v.startswith(("d_designed", "a_plain_tight"))]
+  if designed and not tuple(cfg.model.encoder_features):
+    raise ValueError(f"{designed} treat the human model's encoder apart (θ₂, or its prior): "
+                     "they need model.encoder_features (e.g. (16,)); got ()")
+  if designed and cfg.train.prior_scales != "per_layer":
+    raise ValueError(f"{designed} need train.prior_scales='per_layer' (σ₂ = κσ₁)")
+  if not (cfg.sgld.lr > 0 and cfg.sgld.temperature > 0 and 0 <= cfg.sgld.burnin < 1):
+    raise ValueError("config.sgld needs lr > 0, temperature > 0 and burnin in [0, 1); got "
+                     f"{cfg.sgld.lr}, {cfg.sgld.temperature}, {cfg.sgld.burnin}")
   needs_kappa = bool(cfg.kappa_sweep) or "c_kappa_control" in cfg.variants.split(",")
   if needs_kappa and cfg.train.prior_scales != "per_layer":
     raise ValueError("config.kappa_sweep and c_kappa_control need train.prior_scales="
@@ -138,14 +155,32 @@ def plan(cfg) -> dict[str, list[Arm]]:
   return {g: arms for g, arms in groups.items() if arms}
 
 
+def _base(group: str) -> str:
+  """The group without its modifier suffix."""
+  return next((group[:-len(m)] for m in MODIFIERS if group.endswith(m)), group)
+
+
 def group_train_config(cfg, group: str):
   """The trainer config shared by a group's arms (method (b): no log Z)."""
   t = cfg.train.copy_and_resolve_references()
-  t.form = FORM_OF[group]
-  if group == "two_heads":
+  base = _base(group)
+  t.form = FORM_OF[base]
+  if base == "two_heads":
     t.logz = "none"
-  if group == "designed":
+  if base == "designed":
     t.theta2_keys = DESIGNED_THETA2
+  return _with_mode(cfg, group, t)
+
+
+def _with_mode(cfg, group: str, t):
+  """`t` (a train config) with a modified group's settings: SGLD's mode, step size and
+  temperature (cfg.sgld); λ annealing's target, growth and cap (cfg.anneal)."""
+  if group.endswith("_sgld"):
+    t.mode, t.temperature = "sgld", cfg.sgld.temperature
+    t.lr_theta1 = t.lr_theta2 = cfg.sgld.lr
+  if group.endswith("_anneal"):
+    a = cfg.anneal
+    t.lam_target, t.lam_growth, t.lam_max = a.target, a.growth, a.lam_max
   return t
 
 
@@ -195,18 +230,19 @@ def ceiling_data(data, splits):
 
 
 def _eval_fn(apply_fn, splits, seed_of, arms, num_seeds, replicated, opts):
-  """params (B, ...) -> {'arm/split/metric': (S,)}, replicated on every device (readable on any
-  host):
-  the intended head's accuracy and repeats_human_error, and each head's agreement with the
-  truth, the human and the complex labeler ('split/head/agree_<label>'; one-head models
-  answer with the same head twice)."""
+  """(evaluate, evaluate_logits): params (B, ...) -> {'arm/split/metric': (S,)}, replicated on
+  every device (readable on any host): the intended head's accuracy and repeats_human_error,
+  and each head's agreement with the truth, the human and the complex labeler
+  ('split/head/agree_<label>'; one-head models answer with the same head twice);
+  evaluate_logits the same from {split: (intended, instrumental) logits (B, n, K)} (e.g. log
+  posterior-averaged predictions)."""
   names = [n for n in TEST_SPLITS if n in splits]
 
-  def one(params, seed):
+  def one(x, seed, from_logits):
     out = {}
     for n in names:
-      sp = jax.tree.map(lambda x: x[seed], splits[n])
-      logits = apply_fn(params, sp.x)
+      sp = jax.tree.map(lambda v: v[seed], splits[n])
+      logits = x[n] if from_logits else apply_fn(x, sp.x)
       r = rates(logits[0], sp.y_true, sp.y_human)
       out.update({f"{n}/{k}": r[k] for k in ("accuracy", "repeats_human_error")})
       for head, lg in zip(HEADS, logits):
@@ -215,8 +251,24 @@ def _eval_fn(apply_fn, splits, seed_of, arms, num_seeds, replicated, opts):
           out[f"{n}/{head}/agree_{label}"] = jnp.mean(pred == getattr(sp, f"y_{label}"))
     return out
 
-  return jax.jit(lambda params: _per_arm(jax.vmap(one)(params, seed_of), arms, num_seeds),
-                 out_shardings=replicated, compiler_options=opts)
+  def fn(from_logits):
+    return jax.jit(lambda x: _per_arm(jax.vmap(lambda x, s: one(x, s, from_logits))(x, seed_of),
+                                      arms, num_seeds),
+                   out_shardings=replicated, compiler_options=opts)
+
+  return fn(False), fn(True)
+
+
+def _predictive_fn(apply_fn, splits, seed_of):
+  """params (B, ...) -> {split: (intended, instrumental) softmax probabilities (B, n, K)}."""
+  names = [n for n in TEST_SPLITS if n in splits]
+
+  def one(params, seed):
+    return {n: tuple(jax.nn.softmax(lg, -1) for lg in
+                     apply_fn(params, jax.tree.map(lambda v: v[seed], splits[n]).x))
+            for n in names}
+
+  return lambda params: jax.vmap(one)(params, seed_of)
 
 
 def _heldout_score(apply_fn, heldout):
@@ -262,7 +314,7 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   seed_of = np.arange(batch) % S  # arm-major; the padding repeats real seeds of the last arm
   arm_of = np.minimum(np.arange(batch) // S, A - 1)
   tcfg = None if group in ONE_HEAD else group_train_config(cfg, group)
-  pcfg = cfg.train.copy_and_resolve_references()
+  pcfg = _with_mode(cfg, group, cfg.train.copy_and_resolve_references())
   if group == "ceiling":  # trained on the truth's labels, whatever L is made of
     pcfg.likelihood, data = "labels", ceiling_data(data, splits)
   opts = compiler_options(cfg.fast_compile)
@@ -279,6 +331,9 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
 
     def step_one(st, d, p0, h, s):  # the same stage-1 prior as the nested arms
       sigma1 = nested.prior_scales(pcfg, p0)[0]
+      if group == "plain_tight":  # ... but the designed arm's σ₂ = κσ₁ on its θ₂ (the human model)
+        sigma1 = {k: jax.tree.map(lambda x: h["kappa"] * x, v) if k in DESIGNED_THETA2 else v
+                  for k, v in sigma1.items()}
       return plain.make_step(model.apply_fn, d, pcfg, theta0=p0, sigma1=sigma1)(st, s)
     params_of = lambda st, per_, h: st.params
   else:
@@ -296,14 +351,22 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
     params_of = lambda st, per_, h: jax.vmap(one_params)(st, per_[0], per_[1], h)
   jparams = jax.jit(params_of)
   best = jax.jit(jax.vmap(early_stopping.init))(jparams(state, per, hyper))
+  # SGLD groups: the running sum of the heads' predictive probabilities on every test split
+  # over the evaluations after burn-in (the posterior-averaged prediction); else just a count
+  sgld = group.endswith("_sgld")
+  predictive = _predictive_fn(model.apply_fn, splits, np.asarray(seed_of))
+  avg = dict(count=jnp.zeros((batch,), jnp.float32))
+  if sgld:
+    avg["probs"] = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype),
+                                jax.eval_shape(predictive, jparams(state, per, hyper)))
 
   def batched(one):
     """A per-run (state, data, params0, hyper, step) function over the whole sharded batch."""
     def fn(full, s):
-      st, (d, p0, k), h, b = full
+      st, (d, p0, k), h, *records = full
       new, m = jax.vmap(one, in_axes=(0, 0, 0, 0, None))(st, d, p0, h, s)
       metrics = jax.lax.with_sharding_constraint(_per_arm(m, arms, S), replicated)
-      return (new, (d, p0, k), h, b), metrics
+      return (new, (d, p0, k), h, *records), metrics
     return fn
 
   score = _heldout_score(model.apply_fn, splits["heldout"])
@@ -313,11 +376,18 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
       p, model.apply_fn, d.x_small, divergence=(tcfg or pcfg).divergence))
   anneal = tcfg is not None and nested.annealing(tcfg)
 
+  burnin = int(cfg.sgld.burnin * cfg.num_steps)
+
   def track_best(full, s):
     """Every eval_every steps: the held-out score of each run and its best so far; while λ
-    anneals, a run is eligible once its C is at most lam_target (or λ at lam_max)."""
-    st, per_, h, b = full
+    anneals, a run is eligible once its C is at most lam_target (or λ at lam_max); SGLD groups
+    add the predictions past burn-in to their average."""
+    st, per_, h, b, av = full
     params = params_of(st, per_, h)
+    if sgld:
+      take = (s + 1 > burnin).astype(jnp.float32)
+      av = dict(count=av["count"] + take, probs=jax.tree.map(
+          lambda a, p: a + take * p, av["probs"], predictive(params)))
     value = jax.vmap(score)(params, seeds)
     ok = True
     if anneal:
@@ -325,7 +395,7 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
     b = jax.vmap(early_stopping.update, in_axes=(0, 0, 0, None, 0 if anneal else None))(
         b, value, params, s + 1, ok)
     m = _per_arm(dict(heldout_log_lik=value, best_step=b.step.astype(jnp.float32)), arms, S)
-    return (st, per_, h, b), jax.lax.with_sharding_constraint(m, replicated)
+    return (st, per_, h, b, av), jax.lax.with_sharding_constraint(m, replicated)
 
   periodic = [(cfg.eval_every, track_best)]
   on_row = None
@@ -341,29 +411,38 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
         jnp.any(full[0].track.num_capped > 0), redo, skip, full, s)))
   if tcfg is not None:
     on_row = nested.check_row(tcfg)
-  stopped = lambda b: early_stopping.stopped(b, int(cfg.patience))
+  # SGLD samples to num_steps (its selection is the average past burn-in, not a best step)
+  stopped = lambda b: early_stopping.stopped(b, 0 if sgld else int(cfg.patience))
   stop_fn = lambda full: jnp.all(stopped(full[3]))
 
-  evaluate = _eval_fn(model.apply_fn, splits, seeds, arms, S, replicated, opts)
+  evaluate, evaluate_logits = _eval_fn(model.apply_fn, splits, seeds, arms, S, replicated, opts)
   config = dict(group=group, arms=[a._asdict() for a in arms], seed=cfg.seed, num_seeds=S,
                 world=cfg.world.to_dict(), model=cfg.model.to_dict(),
                 train=(tcfg or pcfg).to_dict(), heldout_size=cfg.heldout_size,
-                patience=cfg.patience, eval_every=cfg.eval_every)  # num_steps may grow
-  full, hist = fit((state, per, hyper, best), batched(step_one), cfg.num_steps, workdir=workdir,
+                patience=cfg.patience, eval_every=cfg.eval_every,  # num_steps may grow
+                **(dict(sgld_burnin=burnin) if sgld else {}))
+  full, hist = fit((state, per, hyper, best, avg), batched(step_one), cfg.num_steps,
+                   workdir=workdir,
                    config=config, eval_fn=lambda full: evaluate(jparams(*full[:3])),
                    eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every, desc=group,
                    compiler_options=opts, periodic=periodic, on_row=on_row, stop_fn=stop_fn)
   def summarise(full):
-    st, per_, _, b = full
+    st, per_, _, b, _ = full
     out = dict(best_step=b.step, stopped=stopped(b))
     if tcfg is not None:  # C per example at the best parameters; λ where training ended
       out.update(consistency=consistency(b.params, per_[0]), lam=st.lam,
                  eligible=b.score > -jnp.inf)
     return _per_arm(out, arms, S)
 
-  b = full[3]
+  b, av = full[3:]
   summary = jax.jit(summarise, out_shardings=replicated)(full)  # readable on any host
-  final = {k: host_value(v) for k, v in {**evaluate(b.params), **summary}.items()}
+  if sgld:  # the posterior-averaged prediction: log of the mean probabilities past burn-in
+    mean = jax.jit(lambda av: jax.tree.map(
+        lambda p: jnp.log(p / av["count"][:, None, None]), av["probs"]))(av)
+    final = {**evaluate_logits(mean), **summary}
+  else:
+    final = {**evaluate(b.params), **summary}
+  final = {k: host_value(v) for k, v in final.items()}
   return {a.name: (_arm_history(hist, a.name),
                    {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith(a.name + "/")})
           for a in arms}

@@ -1,5 +1,7 @@
 """Method (a) of the honest-QA experiment: plain SGD on the large set's log-likelihood L(θ) under
-the (only) intended head; the baseline the nested posterior is compared with."""
+the (only) intended head; the baseline the nested posterior is compared with.  With
+cfg.mode='sgld' the steps are Langevin's, θ ← θ + η∇(L + log prior) + √(2ηT)ξ with η =
+cfg.lr_theta2 and T = cfg.temperature: the same dynamics as the nested trainer's 'sgld'."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import optax
 
 from lprior import gaussian
 from lprior import posterior as post
-from lprior.pytree import PyTree
+from lprior.pytree import PyTree, tree_add, tree_random_normal, tree_scale
 from lprior.train.minibatch import large_batch
 
 
@@ -23,7 +25,14 @@ class PlainState:
   key: jax.Array
 
 
-def _opt(cfg) -> optax.GradientTransformation:
+def _sgld(cfg) -> bool:
+  return cfg.get("mode", "map") == "sgld"
+
+
+def _opt(cfg, n: int = 1) -> optax.GradientTransformation:
+  """The optimiser of the per-example loss −(L + log prior)/n (SGLD: plain steps of n·η)."""
+  if _sgld(cfg):
+    return optax.sgd(cfg.lr_theta2 * n)
   return optax.adam(cfg.lr_theta2) if cfg.optimizer == "adam" else optax.sgd(cfg.lr_theta2)
 
 
@@ -36,8 +45,8 @@ def make_step(apply_fn: post.ApplyFn, data: post.Data, cfg, *, theta0: PyTree | 
   """step_fn(state, step) -> (state, metrics): one optax step on −(L + log N(θ; θ₀, σ₁²))/n
   (L from cfg.likelihood and minibatches of cfg.batch_size as in the nested trainer; the prior
   term, the nested posterior's stage-1 prior, only when `theta0` is given)."""
-  opt = _opt(cfg)
   n = data.y_large.shape[0]
+  opt = _opt(cfg, n)
 
   l_fn = post.get_likelihood(cfg.get("likelihood", "labels"))
   if theta0 is not None and sigma1 is None:
@@ -53,6 +62,11 @@ def make_step(apply_fn: post.ApplyFn, data: post.Data, cfg, *, theta0: PyTree | 
     (value, (log_lik, log_prior)), g = jax.value_and_grad(loss, has_aux=True)(state.params, d)
     updates, opt_state = opt.update(g, state.opt, state.params)
     params = optax.apply_updates(state.params, updates)
+    if _sgld(cfg):
+      noise = tree_random_normal(jax.random.fold_in(jax.random.fold_in(state.key, step), 1),
+                                 params)
+      params = tree_add(params, tree_scale(noise, jnp.sqrt(2.0 * cfg.lr_theta2 *
+                                                           cfg.temperature)))
     return state.replace(params=params, opt=opt_state), dict(
         log_likelihood=log_lik, log_prior=jnp.asarray(log_prior, jnp.float32), loss=value)
 
