@@ -92,7 +92,7 @@ def test_raising_num_steps_continues_to_the_uninterrupted_numbers(full, tmp_path
 def test_another_learning_rate_is_refused_naming_the_key(full):
   c = _tiny(20)
   c.ltp.lr_z = 1e-2
-  with pytest.raises(CheckpointError, match=r"ltp\.lr_z: 0\.03 \(checkpoint\) vs 0\.01"):
+  with pytest.raises(CheckpointError, match=r"ltp\.lr_z: 0\.03 \(stored\) vs 0\.01"):
     experiment.run(c, full[0])
 
 

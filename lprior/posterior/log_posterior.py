@@ -24,7 +24,9 @@ from lprior.pytree import PyTree
 
 LogZ = jax.Array | float | Callable[[PyTree], jax.Array]
 
-TERM_KEYS = ("log_likelihood", "log_prior_theta1", "log_prior_theta2", "lam_consistency", "log_z")
+# the terms of log p̃ (`consistency` is C itself, reported beside λC; the total uses λC)
+TERM_KEYS = ("log_likelihood", "log_prior_theta1", "log_prior_theta2", "consistency",
+             "lam_consistency", "log_z")
 
 
 def chained_log_posterior(theta1: PyTree, theta2: PyTree, *, apply_fn: ApplyFn, theta0: PyTree,
