@@ -402,7 +402,7 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   if tcfg is not None and nested.checks_enabled(tcfg):
     check_one = lambda st, d, p0, h, s: nested.make_check(problem(d, p0, h)[0], tcfg)(st, s)
     periodic.insert(0, (tcfg.logz_check_every, batched(check_one)))
-  if tcfg is not None and nested.make_reanchor(None, tcfg) is not None:
+  if tcfg is not None and nested.reanchors(tcfg):
     # one cond over the batch: a capped run's fresh SMC runs only on the steps that need it
     redo = batched(lambda st, d, p0, h, s: nested.make_reanchor(problem(d, p0, h)[0], tcfg)(
         st, s))

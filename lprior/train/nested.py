@@ -323,6 +323,9 @@ def _fresh(key, theta1, problem: Problem, cfg):
 def init(key, problem: Problem, theta1, theta2, cfg) -> NestedState:
   """The state at step 0 (log Z(θ₁⁰) by a tempered SMC for 'tracking' and 'fresh')."""
   check_config(cfg)
+  if annealing(cfg) and problem.with_lam is None:
+    raise ValueError("train.lam_target > 0 anneals λ: the problem needs with_lam (λ -> the "
+                     "problem at that λ), as make_problem builds it")
   k_init, k_run = jax.random.split(key)
   opt1 = _optimizer(cfg.optimizer, cfg.lr_theta1, cfg.mode).init(theta1)
   opt2 = _optimizer(cfg.optimizer, cfg.lr_theta2, cfg.mode).init(theta2)
@@ -444,13 +447,18 @@ def make_check(problem: Problem, cfg) -> Callable | None:
   return check
 
 
+def reanchors(cfg) -> bool:
+  """Whether a capped tracker is re-anchored (tracking with on_cap='reanchor')."""
+  return cfg.logz == "tracking" and cfg.on_cap == "reanchor"
+
+
 def make_reanchor(problem: Problem, cfg) -> Callable | None:
   """reanchor(state, step) -> (state, metrics) for train.on_cap='reanchor' (None otherwise):
   where the tracker's last update hit max_substeps (num_capped > 0), a fresh SMC at its point
   replaces the particles and log Z and num_capped returns to 0; metrics: logz_reanchored (0/1).
   Run it after every step.  Under vmap a lax.cond becomes a select that runs the fresh SMC for
   every run: put the batch under one cond on `any(num_capped > 0)` instead."""
-  if cfg.logz != "tracking" or cfg.on_cap != "reanchor":
+  if not reanchors(cfg):
     return None
 
   def reanchor(state: NestedState, step):
