@@ -33,7 +33,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # the SGLD arms (a_plain_sgld, c_chained_sgld; in `full`): Langevin steps of size lr on the
   # summed log posterior at this temperature; predictions averaged over the evaluations after
   # burnin · num_steps (the posterior average), no early stopping
-  c.sgld = ml_collections.ConfigDict(dict(lr=1e-5, temperature=1.0, burnin=0.5))
+  c.sgld = ml_collections.ConfigDict(dict(lr=3e-5, temperature=1.0, burnin=0.5))
   c.num_steps = 1500  # at most: early stopping ends a group once every run has converged
   c.eval_every = 50
   c.checkpoint_every = 250
