@@ -9,9 +9,10 @@ and writes results.json, table.md, accuracy_vs_calls.png, transparency.png and m
 Resumable: every eval chunk, each (task, method) checkpoints its learners and history rows, and
 the transparency costs are kept (`lprior.amplification.checkpoints`).  Rerunning the same
 command continues from there (a crash loses at most the chunk under way, and ends with exactly
-the numbers of an uninterrupted run); rerunning a finished one re-reports without training.  The run's identity is the whole config
-except num_steps: raising num_steps extends a run (the α schedule follows anneal_steps), any
-other change, or a num_steps below a checkpoint's step, raises CheckpointError.
+the numbers of an uninterrupted run); rerunning a finished one re-reports without training.
+The run's identity is the whole config except num_steps: raising num_steps extends a run (the
+α schedule follows anneal_steps), any other change, or a num_steps below a checkpoint's step,
+raises CheckpointError.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ from lprior import gaussian
 from lprior import posterior as post
 from lprior.logz import estimate as logz_estimate
 from lprior.logz import tracking
-from lprior.pytree import (PyTree, tree_add, tree_dot, tree_random_normal, tree_scale,
-                           tree_sq_norm, tree_sub)
+from lprior.pytree import PyTree, tree_add, tree_dot, tree_scale, tree_sq_norm, tree_sub
+from lprior.train import langevin
 from lprior.train.minibatch import large_batch
 
 LOGZ_METHODS = ("tracking", "surrogate", "fresh", "none")
@@ -509,8 +509,7 @@ def _apply(opt, grads_ascent, opt_state, params, cfg, lr, key):
   updates, opt_state = opt.update(tree_scale(grads_ascent, -1.0), opt_state, params)
   params = optax.apply_updates(params, updates)
   if cfg.mode == "sgld":
-    noise = tree_random_normal(key, params)
-    params = tree_add(params, tree_scale(noise, jnp.sqrt(2.0 * lr * cfg.temperature)))
+    params = langevin.add_noise(key, params, lr, cfg.temperature)
   return params, opt_state
 
 

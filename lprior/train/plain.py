@@ -14,7 +14,8 @@ import optax
 
 from lprior import gaussian
 from lprior import posterior as post
-from lprior.pytree import PyTree, tree_add, tree_random_normal, tree_scale
+from lprior.pytree import PyTree
+from lprior.train import langevin
 from lprior.train.minibatch import large_batch
 
 
@@ -63,10 +64,8 @@ def make_step(apply_fn: post.ApplyFn, data: post.Data, cfg, *, theta0: PyTree | 
     updates, opt_state = opt.update(g, state.opt, state.params)
     params = optax.apply_updates(state.params, updates)
     if _sgld(cfg):
-      noise = tree_random_normal(jax.random.fold_in(jax.random.fold_in(state.key, step), 1),
-                                 params)
-      params = tree_add(params, tree_scale(noise, jnp.sqrt(2.0 * cfg.lr_theta2 *
-                                                           cfg.temperature)))
+      params = langevin.add_noise(jax.random.fold_in(jax.random.fold_in(state.key, step), 1),
+                                  params, cfg.lr_theta2, cfg.temperature)
     return state.replace(params=params, opt=opt_state), dict(
         log_likelihood=log_lik, log_prior=jnp.asarray(log_prior, jnp.float32), loss=value)
 
