@@ -43,6 +43,7 @@ def _quick(tmp_path, *flags) -> dict:
   return json.loads((tmp_path / "results.json").read_text())
 
 
+@pytest.mark.slow
 def test_quick_bench_runs_end_to_end(tmp_path):
   """The log Z and tracking benchmarks (training, memory and scaling, subprocess- and
   compile-heavy, are the slow test below; layouts agreeing is also tests/test_sharding.py's and

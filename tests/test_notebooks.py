@@ -12,7 +12,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+# honest_qa trains the main job's key arms (80 s alone, 4 min beside the suite): `slow`
+SLOW = {"honest_qa"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW
+                                  else p for p in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path, monkeypatch):
   # the kernel sees one CPU device, as a reader's laptop would, and compiles cheaply
   monkeypatch.setenv("XLA_FLAGS", FAST_COMPILE_FLAGS)

@@ -359,6 +359,7 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   if sgld:
     avg["probs"] = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype),
                                 jax.eval_shape(predictive, jparams(state, per, hyper)))
+  avg = put_global(avg, sharding)  # sharded like the runs: a restored checkpoint is committed
 
   def batched(one):
     """A per-run (state, data, params0, hyper, step) function over the whole sharded batch."""
