@@ -80,9 +80,14 @@ def plot_tracking_network(tn: dict, path: str | None):
     ax1.fill_between(steps, [-x["tol"] for x in rows], [x["tol"] for x in rows],
                      color=line.get_color(), alpha=0.1)
     ax2.plot(steps, [x["cosine"] for x in rows], "o-", color=line.get_color())
+    if "replay" in r:  # the same path replayed without feedback: dashed
+      rp = r["replay"]["rows"]
+      ax1.plot([x["step"] for x in rp], [x["gap"] for x in rp], "x--", color=line.get_color())
+      ax2.plot([x["step"] for x in rp], [x["cosine"] for x in rp], "x--",
+               color=line.get_color())
   ax1.axhline(0, color="k", lw=0.5)
   ax1.set(xlabel="training step", ylabel="tracked − reference log Z (nats)",
-          title="log Z gap (band: max(1, 3 SE))")
+          title="log Z gap (band: max(1, 3 SE); dashed: replayed path)")
   ax2.axhline(0.9, color="gray", ls=":")
   ax2.set(xlabel="training step", ylabel="cosine(∇ tracked, ∇ reference)", ylim=(0, 1.02),
           title="∇θ₁ log Z")
@@ -101,6 +106,9 @@ def tracking_network_rows(tn: dict) -> tuple[list[dict], list[dict]]:
                       gap=x["gap"], tol=x["tol"], cosine=x["cosine"],
                       ref_self_cosine=x["ref_self_cosine"], estimator=x["estimator"],
                       status=x["status"]))
+    for x in r.get("replay", {}).get("rows", []):
+      per.append(dict(cell=name + " (replayed path)", step=x["step"], tracked=x["tracked"],
+                      gap=x["gap"], tol=x["tol"], cosine=x["cosine"], status=x["status"]))
     rows = r["rows"]
     cells.append(dict(cell=name, passed=r["passed"], unverified=r["unverified"],
                       max_abs_gap=max(abs(x["gap"]) for x in rows),

@@ -11,6 +11,10 @@ checked against a second independent one:
     ≥ `min_cosine`; the references' own gradient cosine is reported as the yardstick.
 Cost: the trainer's median step time (sub-steps and amortised checks included) against plain
 SGD's on the same data, and the tracker's sub-steps, moves and gradient evaluations per step.
+`replay=True` separates the two ways the tracker can fail: an independent tracker (same options,
+no checks) follows the θ₁ path training took, recorded; its θ₁ never depended on its particles,
+so what it gets wrong is the path's difficulty, what only the trained tracker gets wrong is the
+feedback (the step chosen from the particles that then measure it).
 """
 
 from __future__ import annotations
@@ -83,12 +87,14 @@ def run_cell(cfg_hq, data, cell: dict, c, log=print) -> dict:
   on_row = nested.check_row(tcfg)
   rows, times, subs, moves, checks_s = [], [], [], [], []
   key = jax.random.key(100)
+  path, refs = [state.track.theta1], {}  # θ₁ after every step; (log Z, SE, ∇) of the references
 
   def compare(s):
     tr = state.track
     a, b, agree = references(jax.random.fold_in(key, s), problem, tr.theta1, tcfg, c)
     ref, ref_se = 0.5 * (a["log_z"] + b["log_z"]), 0.5 * np.hypot(a["se"], b["se"])
     ref_grad = jax.tree.map(lambda x, y: 0.5 * (x + y), a["grad"], b["grad"])
+    refs[s] = (ref, ref_se, ref_grad, agree)
     g = tracking.gradient(tr, energy_fn=problem.energy_fn, mean_fn=problem.mean_fn,
                           sigma=problem.sigma2, grad_energy_fn=problem.grad_energy_fn,
                           grad_estimator=tcfg.grad_estimator)
@@ -119,6 +125,7 @@ def run_cell(cfg_hq, data, cell: dict, c, log=print) -> dict:
     state, m = step(state, jnp.asarray(s))
     jax.block_until_ready(state)
     times.append(time.perf_counter() - t0)
+    path.append(state.track.theta1)
     subs.append(int(m["logz_substeps"]))
     moves.append(int(m["logz_moves"]))
     done = s + 1
@@ -143,7 +150,44 @@ def run_cell(cfg_hq, data, cell: dict, c, log=print) -> dict:
                         log_likelihood=metrics.get("log_likelihood")),
              passed=all(r["status"] == "passed" for r in rows),
              unverified=sum(r["status"] == "unverified" for r in rows))
+  if c.get("replay", False):
+    out["replay"] = replay(problem, tcfg, path, refs, c, log)
   return out
+
+
+def replay(problem, tcfg, path: list, refs: dict, c, log=print) -> dict:
+  """An independent tracker along the recorded θ₁ path (module docstring), started as the
+  trainer starts (a fresh SMC of logz_check_particles resampled to num_particles), compared with
+  the same references at the same steps."""
+  kw = dict(energy_fn=problem.energy_fn, mean_fn=problem.mean_fn, sigma=problem.sigma2)
+  n = tcfg.num_particles
+  st = tracking.init(jax.random.key(7), path[0], num_particles=max(tcfg.logz_check_particles, n),
+                     **dict(nested._smc_options(tcfg), num_mcmc_steps=max(tcfg.num_mcmc_steps, 8)),
+                     **kw)
+  st = tracking.resample_to(jax.random.key(8), st, n)
+  upd = jax.jit(lambda st, t1: tracking.update(st, t1, **kw, **nested._smc_options(tcfg),
+                                               **nested._tracking_options(tcfg)))
+  rows, subs, capped = [], [], 0
+  for s in range(len(path)):
+    if s:
+      st, info = upd(st, path[s])
+      subs.append(int(info["substeps"]))
+      capped += int(info["capped"])
+    if s in refs:
+      ref, ref_se, ref_grad, agree = refs[s]
+      g = tracking.gradient(st, **kw, grad_energy_fn=problem.grad_energy_fn,
+                            grad_estimator=tcfg.grad_estimator)
+      se = float(np.hypot(float(jnp.sqrt(st.log_z_var)), ref_se))
+      row = dict(step=s, tracked=float(st.log_z), gap=float(st.log_z) - ref, tol=max(1.0, 3 * se),
+                 cosine=cosine(g["grad_theta1"], ref_grad), capped_so_far=capped)
+      row["status"] = ("unverified" if not agree else "passed" if abs(row["gap"]) <= row["tol"]
+                       and row["cosine"] >= c.min_cosine else "failed")
+      rows.append(row)
+      log(f"    replay step {s:5d}: tracked {row['tracked']:9.2f}  gap {row['gap']:+8.2f} (tol "
+          f"{row['tol']:.2f})  cos {row['cosine']:.3f}  capped so far {capped}  {row['status']}",
+          flush=True)
+  return dict(rows=rows, substeps_mean=float(np.mean(subs)) if subs else 0.0,
+              substeps_max=max(subs, default=0), num_capped=capped)
 
 
 def plain_step_s(cfg_hq, data, num_steps: int) -> float:

@@ -47,6 +47,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       preset="default", lams=(10.0, 100.0, 1000.0), kappas=(0.1, 0.3, 1.0), partitioned=True,
       partitioned_lam=10.0, num_steps=1500, compare_every=300, ref_particles=1024,
       ref_max_particles=4096, ref_mcmc_steps=8, min_cosine=0.9,
+      replay=False,  # also replay each trained θ₁ path with an independent tracker (feedback?)
       # overrides of the main job's trainer where set (frontier points, e.g.
       # --config.tracking_network.train.num_particles=32)
       train=ml_collections.ConfigDict(dict(
