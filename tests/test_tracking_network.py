@@ -21,7 +21,8 @@ def test_tracking_on_the_network_stays_within_the_references_error():
   data, _, _ = hq.seed_data(cfg)
   data = jax.tree.map(lambda x: x[0], data)
   c = ml_collections.ConfigDict(dict(num_steps=20, compare_every=10, ref_particles=256,
-                                     ref_max_particles=512, ref_mcmc_steps=8, min_cosine=0.9))
+                                     ref_max_particles=512, ref_mcmc_steps=8,
+                                     ref_check_mcmc_steps=32, min_cosine=0.9))
   out = tn.run_cell(cfg, data, dict(form="chained", lam=10.0, kappa=0.3), c)  # prints rows
   rows = out["rows"]
   assert [r["step"] for r in rows] == [0, 10, 20]

@@ -166,7 +166,8 @@ def test_bad_scales_and_check_options_fail_before_training():
          (dict(logz_check_every=0), "logz_check_every"),
          (dict(logz_check_policy="ignore"), "logz_check_policy"),
          (dict(grad_estimator="magic"), "grad_estimator"),
-         (dict(max_moves=1), "max_moves")]
+         (dict(max_moves=1), "max_moves"),
+         (dict(logz="fresh", fresh_every=0), "fresh_every")]
   for over, match in bad:
     cfg = nested.default_config()
     cfg.update(over)

@@ -116,6 +116,7 @@ def tracking_network_rows(tn: dict) -> tuple[list[dict], list[dict]]:
                       ms_per_step=1e3 * r["amortised_step_s"], x_plain=r["step_ratio"],
                       check_s=r["check_s"], substeps=r["substeps_mean"],
                       substeps_max=r["substeps_max"], moves=r["moves_mean"],
+                      reanchored=r.get("reanchored", 0),
                       final_lam_c=r["final"]["lam_consistency"]))
   return per, cells
 

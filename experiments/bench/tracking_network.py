@@ -5,12 +5,19 @@ the nested trainer as the main job configures it (its self-checks included).  At
 comparison step, *before* that step's own check, the tracker's log Z(θ₁) and ∇θ₁ log Z (at the
 θ₁ its particles stand at) are compared with a fresh tempered SMC of `ref_particles`, itself
 checked against a second independent one:
-  - the two references must agree within 3 combined SE; else their particles are doubled (up to
-    `ref_max_particles`) and, failing that, the checkpoint is *unverified* (both values kept);
+  - the two references must agree (log Z within 3 combined SE, gradient cosine ≥ `min_cosine`);
+    else their particles are doubled (up to `ref_max_particles`) and, failing that, the
+    checkpoint is *unverified* (both values kept).  The second runs `ref_check_mcmc_steps`
+    moves per β step (more than the first's `ref_mcmc_steps`): two identical SMC runs agree
+    with each other when both are biased alike by poor mixing (at λ = 100, 8 moves are ~1 nat
+    low: BUILD_NOTES), a better-mixed one does not;
   - passed: |tracked − reference| ≤ max(1 nat, 3 combined SE) and cosine(∇ tracked, ∇ reference)
     ≥ `min_cosine`; the references' own gradient cosine is reported as the yardstick.
-Cost: the trainer's median step time (sub-steps and amortised checks included) against plain
-SGD's on the same data, and the tracker's sub-steps, moves and gradient evaluations per step.
+Cost: the trainer's median step time (sub-steps, re-anchors and amortised checks included)
+against plain SGD's on the same data, and the tracker's sub-steps and moves per step.
+A cell with `train.logz='fresh'` is compared with what its next step uses: a fresh SMC at the
+current θ₁ (cfg's particles and moves; its own SE) on a refresh step, else the held estimate
+(`fresh_every` > 1: log Z and ∇ from up to fresh_every − 1 steps ago, SE taken as 0).
 `replay=True` separates the two ways the tracker can fail: an independent tracker (same options,
 no checks) follows the θ₁ path training took, recorded; its θ₁ never depended on its particles,
 so what it gets wrong is the path's difficulty, what only the trained tracker gets wrong is the
@@ -52,14 +59,17 @@ def _reference(key, problem, theta1, tcfg, num_particles: int, mcmc_steps: int) 
 
 
 def references(key, problem, theta1, tcfg, c) -> tuple[dict, dict, bool]:
-  """Two independent references at θ₁, their particles doubled until they agree within 3
-  combined SE (or `ref_max_particles` is reached: then verified is False)."""
+  """Two independent references at θ₁, their particles doubled until they agree (log Z within 3
+  combined SE and their gradients' cosine ≥ `min_cosine`) or `ref_max_particles` is reached
+  (then verified is False)."""
   n = c.ref_particles
   while True:
     ka, kb = jax.random.split(jax.random.fold_in(key, n))
     a = _reference(ka, problem, theta1, tcfg, n, c.ref_mcmc_steps)
-    b = _reference(kb, problem, theta1, tcfg, n, c.ref_mcmc_steps)
-    agree = abs(a["log_z"] - b["log_z"]) <= 3.0 * np.hypot(a["se"], b["se"]) + 1e-6
+    b = _reference(kb, problem, theta1, tcfg, n,
+                   c.get("ref_check_mcmc_steps", c.ref_mcmc_steps))
+    agree = (abs(a["log_z"] - b["log_z"]) <= 3.0 * np.hypot(a["se"], b["se"]) + 1e-6
+             and cosine(a["grad"], b["grad"]) >= c.min_cosine)
     if agree or 2 * n > c.ref_max_particles:
       return a, b, bool(agree)
     n *= 2
@@ -84,50 +94,67 @@ def run_cell(cfg_hq, data, cell: dict, c, log=print) -> dict:
   step = jax.jit(nested.make_step(problem, data, tcfg))
   check = nested.make_check(problem, tcfg)
   check = jax.jit(check) if check is not None else None
+  reanchor = nested.make_reanchor(problem, tcfg)
+  reanchor = jax.jit(reanchor) if reanchor is not None else None
+  tracks = tcfg.logz == "tracking"
+  fresh = jax.jit(lambda k, st: nested.fresh_estimate(k, st.theta1, st.lam, problem, tcfg))
   on_row = nested.check_row(tcfg)
-  rows, times, subs, moves, checks_s = [], [], [], [], []
+  rows, times, subs, moves, checks_s, reanchored = [], [], [], [], [], 0
   key = jax.random.key(100)
-  path, refs = [state.track.theta1], {}  # θ₁ after every step; (log Z, SE, ∇) of the references
+  theta1_of = lambda st: st.track.theta1 if tracks else st.theta1  # where log Z is estimated
+  path, refs = [theta1_of(state)], {}  # θ₁ after every step; (log Z, SE, ∇) of the references
 
-  def compare(s):
+  def estimate(s):
+    """(log Z, SE, ∇θ₁ log Z, estimator) of the cell's method at θ₁ after s steps."""
+    if not tracks and s % tcfg.fresh_every == 0:  # what the next step computes
+      r = fresh(jax.random.fold_in(jax.random.key(101), s), state)
+      return float(r["log_z"]), float(r["stderr"]), r["grad"], "fresh smc"
+    if not tracks:  # the next step uses the held estimate (its SE is not kept: 0)
+      return float(state.log_z), 0.0, state.grad_log_z, "held"
     tr = state.track
-    a, b, agree = references(jax.random.fold_in(key, s), problem, tr.theta1, tcfg, c)
-    ref, ref_se = 0.5 * (a["log_z"] + b["log_z"]), 0.5 * np.hypot(a["se"], b["se"])
-    ref_grad = jax.tree.map(lambda x, y: 0.5 * (x + y), a["grad"], b["grad"])
-    refs[s] = (ref, ref_se, ref_grad, agree)
     g = tracking.gradient(tr, energy_fn=problem.energy_fn, mean_fn=problem.mean_fn,
                           sigma=problem.sigma2, grad_energy_fn=problem.grad_energy_fn,
                           grad_estimator=tcfg.grad_estimator)
-    se = float(np.hypot(float(jnp.sqrt(tr.log_z_var)), ref_se))
-    row = dict(step=s, tracked=float(tr.log_z), tracked_se=float(jnp.sqrt(tr.log_z_var)),
+    return (float(tr.log_z), float(jnp.sqrt(tr.log_z_var)), g["grad_theta1"],
+            ["ibp", "stein"][int(g["grad_estimator"])])
+
+  def compare(s):
+    a, b, agree = references(jax.random.fold_in(key, s), problem, theta1_of(state), tcfg, c)
+    ref, ref_se = 0.5 * (a["log_z"] + b["log_z"]), 0.5 * np.hypot(a["se"], b["se"])
+    ref_grad = jax.tree.map(lambda x, y: 0.5 * (x + y), a["grad"], b["grad"])
+    refs[s] = (ref, ref_se, ref_grad, agree)
+    log_z, log_z_se, grad, estimator = estimate(s)
+    se = float(np.hypot(log_z_se, ref_se))
+    row = dict(step=s, tracked=log_z, tracked_se=log_z_se,
                ref_a=a["log_z"], ref_b=b["log_z"],
                ref_se_a=a["se"], ref_se_b=b["se"], ref_particles=a["num_particles"],
-               refs_agree=agree, gap=float(tr.log_z) - ref,
-               se=se, tol=max(1.0, 3.0 * se), cosine=cosine(g["grad_theta1"], ref_grad),
-               ref_self_cosine=cosine(a["grad"], b["grad"]),
-               grad_stderr=float(g["grad_stderr"]), ref_grad_stderr=a["grad_se"],
-               estimator=["ibp", "stein"][int(g["grad_estimator"])],
-               ref_seconds=a["seconds"] + b["seconds"])
+               refs_agree=agree, gap=log_z - ref,
+               se=se, tol=max(1.0, 3.0 * se), cosine=cosine(grad, ref_grad),
+               ref_self_cosine=cosine(a["grad"], b["grad"]), ref_grad_stderr=a["grad_se"],
+               estimator=estimator, ref_seconds=a["seconds"] + b["seconds"])
     row["log_z_ok"] = abs(row["gap"]) <= row["tol"]
     row["grad_ok"] = row["cosine"] >= c.min_cosine
     row["status"] = ("unverified" if not agree else
                      "passed" if row["log_z_ok"] and row["grad_ok"] else "failed")
     rows.append(row)
-    log(f"    step {s:5d}: tracked {row['tracked']:9.2f} ± {row['tracked_se']:.2f}  refs {a['log_z']:9.2f} / {b['log_z']:9.2f} "
-        f"(N={a['num_particles']}, ±{a['se']:.2f})  gap {row['gap']:+7.2f} (tol "
-        f"{row['tol']:.2f})  cos {row['cosine']:.3f} (refs {row['ref_self_cosine']:.3f}, "
-        f"{row['estimator']})  {row['status']}", flush=True)
+    log(f"    step {s:5d}: tracked {row['tracked']:9.2f} ± {row['tracked_se']:.2f}  refs "
+        f"{a['log_z']:9.2f} / {b['log_z']:9.2f} (N={a['num_particles']}, ±{a['se']:.2f})  "
+        f"gap {row['gap']:+7.2f} (tol {row['tol']:.2f})  cos {row['cosine']:.3f} (refs "
+        f"{row['ref_self_cosine']:.3f}, {row['estimator']})  {row['status']}", flush=True)
 
   compare(0)
   metrics = {}
   for s in range(c.num_steps):
     t0 = time.perf_counter()
     state, m = step(state, jnp.asarray(s))
+    if reanchor is not None:
+      state, rm = reanchor(state, jnp.asarray(s))
+      reanchored += int(rm["logz_reanchored"])
     jax.block_until_ready(state)
     times.append(time.perf_counter() - t0)
-    path.append(state.track.theta1)
-    subs.append(int(m["logz_substeps"]))
-    moves.append(int(m["logz_moves"]))
+    path.append(theta1_of(state))
+    subs.append(int(m.get("logz_substeps", 0)))
+    moves.append(int(m.get("logz_moves", 0)))
     done = s + 1
     metrics = {k: float(v) for k, v in m.items() if jnp.ndim(v) == 0}
     if done % c.compare_every == 0:
@@ -145,12 +172,12 @@ def run_cell(cfg_hq, data, cell: dict, c, log=print) -> dict:
   amortised = step_s + (check_s * len(checks_s) / max(len(times), 1))
   out = dict(cell=cell, rows=rows, step_s=step_s, check_s=check_s, amortised_step_s=amortised,
              substeps_mean=float(np.mean(subs)), substeps_max=int(np.max(subs)),
-             moves_mean=float(np.mean(moves)),
+             moves_mean=float(np.mean(moves)), reanchored=reanchored,
              final=dict(lam_consistency=metrics.get("lam_consistency"),
                         log_likelihood=metrics.get("log_likelihood")),
              passed=all(r["status"] == "passed" for r in rows),
              unverified=sum(r["status"] == "unverified" for r in rows))
-  if c.get("replay", False):
+  if c.get("replay", False) and tracks:
     out["replay"] = replay(problem, tcfg, path, refs, c, log)
   return out
 
@@ -229,7 +256,7 @@ def run(cfg, log=print) -> dict:
     r["step_ratio"] = r["amortised_step_s"] / base
     log(f"    {r['amortised_step_s'] * 1e3:.1f} ms/step amortised (x{r['step_ratio']:.2f} plain; "
         f"check {r['check_s']:.2f} s); sub-steps {r['substeps_mean']:.2f} (max "
-        f"{r['substeps_max']}), moves {r['moves_mean']:.1f}; "
+        f"{r['substeps_max']}), moves {r['moves_mean']:.1f}, re-anchored {r['reanchored']}; "
         f"{'PASSED' if r['passed'] else 'not passed'}", flush=True)
     results.append(r)
   return dict(preset=c.preset, plain_step_s=base, cells=results,

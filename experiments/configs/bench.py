@@ -46,15 +46,17 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.tracking_network = ml_collections.ConfigDict(dict(
       preset="default", lams=(10.0, 100.0, 1000.0), kappas=(0.1, 0.3, 1.0), partitioned=True,
       partitioned_lam=10.0, num_steps=1500, compare_every=300, ref_particles=1024,
-      ref_max_particles=4096, ref_mcmc_steps=8, min_cosine=0.9,
+      ref_max_particles=4096, ref_mcmc_steps=8, ref_check_mcmc_steps=32, min_cosine=0.9,
       replay=False,  # also replay each trained θ₁ path with an independent tracker (feedback?)
       # overrides of the main job's trainer where set (frontier points, e.g.
       # --config.tracking_network.train.num_particles=32)
       train=ml_collections.ConfigDict(dict(
           num_particles=placeholder(int), num_mcmc_steps=placeholder(int),
           max_moves=placeholder(int), jump_target=placeholder(float),
-          max_substeps=placeholder(int),
-          transport=placeholder(str), logz_check_every=placeholder(int)))))
+          max_substeps=placeholder(int), transport=placeholder(str),
+          logz=placeholder(str), fresh_every=placeholder(int), on_cap=placeholder(str),
+          logz_check_every=placeholder(int), logz_check_policy=placeholder(str),
+          logz_check_particles=placeholder(int), logz_check_mcmc_steps=placeholder(int)))))
   preset = preset or "default"
   if preset == "cpu":  # what a 2-core machine can run in about an hour
     c.benchmarks = "tracking_network"

@@ -14,7 +14,6 @@ whose C is above the target, in which case the tracker follows (θ₁, λ) as on
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Callable, NamedTuple
 
 import flax.struct
@@ -26,7 +25,6 @@ import optax
 
 from lprior import gaussian
 from lprior import posterior as post
-from lprior.logz import estimate as logz_estimate
 from lprior.logz import tracking
 from lprior.pytree import PyTree, tree_add, tree_dot, tree_scale, tree_sq_norm, tree_sub
 from lprior.train import langevin
@@ -67,6 +65,9 @@ def default_config() -> ml_collections.ConfigDict:
       # pass gives ∇θ₁ and ∇θ₂ at the same (θ₁, θ₂) and both step (needs 1 step of each)
       update_rule="alternating",
       logz="tracking", num_particles=8, num_mcmc_steps=2, precondition="diag", rank=8,
+      # 'fresh': a tempered SMC of num_particles and num_mcmc_steps moves every fresh_every
+      # steps (the estimate, ∇ estimator included, of the tracker's init); at λ = 100 on the
+      # main job's network the tracker's path outgrows it (BUILD_NOTES "λ = 100")
       fresh_every=10,
       # tracking (lprior.logz.tracking.update): sub-steps, moves, the ∇θ₁ log Z estimator
       # transport: how particles follow θ₁ ('auto': 'newton', or 'metric' with 'lowrank')
@@ -126,6 +127,8 @@ def check_config(cfg) -> None:
                      ("transport", ("auto",) + tracking.TRANSPORTS)):
     if cfg[key] not in valid:
       raise ValueError(f"train.{key} must be one of {valid}; got {cfg[key]!r}")
+  if cfg.logz == "fresh" and int(cfg.fresh_every) < 1:
+    raise ValueError(f"train.fresh_every must be >= 1; got {cfg.fresh_every}")
   if cfg.prior_scales == "per_layer":
     for key in ("prior_s", "kappa"):
       if not cfg[key] > 0:
@@ -157,7 +160,10 @@ def check_config(cfg) -> None:
   if cfg.theta2_param == "noncentred" and cfg.logz == "surrogate":
     raise ValueError("train.logz='surrogate' moves θ₂ itself as its particle: it needs "
                      "train.theta2_param='centred'")
-  tracking.config(_smc_options(cfg), **_tracking_options(cfg))  # raises on bad tracker options
+  opts = _tracking_options(cfg)
+  if cfg.logz != "tracking":
+    opts["max_moves"] = None  # max_moves bounds the tracker's moves only
+  tracking.config(_smc_options(cfg), **opts)  # raises on bad SMC and tracker options
 
 
 def annealing(cfg) -> bool:
@@ -306,18 +312,20 @@ def _tracking_options(cfg) -> dict:
               transport=None if cfg.transport == "auto" else cfg.transport)
 
 
-def _fresh(key, theta1, problem: Problem, cfg):
-  """(log Z(θ₁), ∇θ₁ log Z) from a fresh tempered SMC (chained: ∇ is ∇_mean log Z)."""
-  r = logz_estimate(key, partial(problem.energy_fn, theta1), problem.mean_fn(theta1),
-                    problem.sigma2, method="smc", num_particles=cfg.num_particles,
-                    **_smc_options(cfg))
-  if cfg.form == "chained":
-    return r.log_z, r.grad_mean
-  # partitioned: ∇θ₁ log Z = −E_p[∇θ₁E(θ₁, θ₂′)] over the final weighted particles
-  g = jax.vmap(jax.grad(lambda t1, t2: -problem.energy_fn(t1, t2)), in_axes=(None, 0))(
-      theta1, r.particles)
-  w = jnp.exp(r.log_weights)
-  return r.log_z, jax.tree.map(lambda x: jnp.tensordot(w, x, 1), g)
+def fresh_estimate(key, theta1, lam, problem: Problem, cfg) -> dict:
+  """A fresh tempered SMC at (θ₁, λ) with cfg's particles, moves and ∇ estimator (the tracker's
+  `init`): log_z, its stderr and grad (∇θ₁ log Z)."""
+  st = tracking.init(key, _point(theta1, lam, cfg), **_tracked(problem, cfg),
+                     sigma=problem.sigma2, num_particles=cfg.num_particles,
+                     grad_estimator=cfg.grad_estimator, **_smc_options(cfg))
+  return dict(log_z=st.log_z, stderr=jnp.sqrt(st.log_z_var),
+              grad=_theta1_part(st.grad_log_z, cfg))
+
+
+def _fresh(key, theta1, lam, problem: Problem, cfg):
+  """(log Z(θ₁), ∇θ₁ log Z) from `fresh_estimate`."""
+  r = fresh_estimate(key, theta1, lam, problem, cfg)
+  return r["log_z"], r["grad"]
 
 
 def init(key, problem: Problem, theta1, theta2, cfg) -> NestedState:
@@ -346,7 +354,7 @@ def init(key, problem: Problem, theta1, theta2, cfg) -> NestedState:
       track = tracking.resample_to(k_res, track, cfg.num_particles)
     log_z = track.log_z
   elif cfg.logz == "fresh":
-    log_z, grad = _fresh(k_init, theta1, problem, cfg)
+    log_z, grad = _fresh(k_init, theta1, lam, problem, cfg)
   return NestedState(theta1, theta2, opt1, opt2, track, jnp.asarray(log_z, jnp.float32), grad,
                      theta1, k_run, lam)
 
@@ -378,13 +386,12 @@ def _logz_at_theta1(state: NestedState, problem: Problem, cfg, step, key):
                 logz_esjd=info["esjd"], logz_num_capped=info["num_capped"])
     return (state.replace(track=track, log_z=info["log_z"]),
             _theta1_part(info["grad_theta1"], cfg), diag)
-  problem = _at_lam(problem, state, cfg)
   if cfg.logz == "surrogate":
-    log_z, grad = _surrogate(state, problem)
+    log_z, grad = _surrogate(state, _at_lam(problem, state, cfg))
     return state.replace(log_z=log_z, anchor=state.theta1), grad, {}
   # fresh: refresh every `fresh_every` steps, hold in between
   log_z, grad = jax.lax.cond(step % cfg.fresh_every == 0,
-                             lambda: _fresh(key, state.theta1, problem, cfg),
+                             lambda: _fresh(key, state.theta1, state.lam, problem, cfg),
                              lambda: (state.log_z, state.grad_log_z))
   return state.replace(log_z=log_z, grad_log_z=grad), grad, {}
 
