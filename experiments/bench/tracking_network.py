@@ -58,6 +58,15 @@ def _reference(key, problem, theta1, tcfg, num_particles: int, mcmc_steps: int) 
               num_particles=num_particles)
 
 
+def _status(row: dict, agree: bool, c) -> str:
+  """'unverified' (the references disagree), else 'passed' (|gap| ≤ tol and cosine ≥
+  min_cosine) or 'failed'."""
+  if not agree:
+    return "unverified"
+  ok = abs(row["gap"]) <= row["tol"] and row["cosine"] >= c.min_cosine
+  return "passed" if ok else "failed"
+
+
 def references(key, problem, theta1, tcfg, c) -> tuple[dict, dict, bool]:
   """Two independent references at θ₁, their particles doubled until they agree (log Z within 3
   combined SE and their gradients' cosine ≥ `min_cosine`) or `ref_max_particles` is reached
@@ -134,8 +143,7 @@ def run_cell(cfg_hq, data, cell: dict, c, log=print) -> dict:
                estimator=estimator, ref_seconds=a["seconds"] + b["seconds"])
     row["log_z_ok"] = abs(row["gap"]) <= row["tol"]
     row["grad_ok"] = row["cosine"] >= c.min_cosine
-    row["status"] = ("unverified" if not agree else
-                     "passed" if row["log_z_ok"] and row["grad_ok"] else "failed")
+    row["status"] = _status(row, agree, c)
     rows.append(row)
     log(f"    step {s:5d}: tracked {row['tracked']:9.2f} ± {row['tracked_se']:.2f}  refs "
         f"{a['log_z']:9.2f} / {b['log_z']:9.2f} (N={a['num_particles']}, ±{a['se']:.2f})  "
@@ -184,14 +192,10 @@ def run_cell(cfg_hq, data, cell: dict, c, log=print) -> dict:
 
 def replay(problem, tcfg, path: list, refs: dict, c, log=print) -> dict:
   """An independent tracker along the recorded θ₁ path (module docstring), started as the
-  trainer starts (a fresh SMC of logz_check_particles resampled to num_particles), compared with
-  the same references at the same steps."""
+  trainer starts (`nested.start_tracker`), compared with the same references at the same
+  steps."""
   kw = dict(energy_fn=problem.energy_fn, mean_fn=problem.mean_fn, sigma=problem.sigma2)
-  n = tcfg.num_particles
-  st = tracking.init(jax.random.key(7), path[0], num_particles=max(tcfg.logz_check_particles, n),
-                     **dict(nested._smc_options(tcfg), num_mcmc_steps=max(tcfg.num_mcmc_steps, 8)),
-                     **kw)
-  st = tracking.resample_to(jax.random.key(8), st, n)
+  st = nested.start_tracker(jax.random.key(7), path[0], problem, tcfg)
   upd = jax.jit(lambda st, t1: tracking.update(st, t1, **kw, **nested._smc_options(tcfg),
                                                **nested._tracking_options(tcfg)))
   rows, subs, capped = [], [], 0
@@ -207,8 +211,7 @@ def replay(problem, tcfg, path: list, refs: dict, c, log=print) -> dict:
       se = float(np.hypot(float(jnp.sqrt(st.log_z_var)), ref_se))
       row = dict(step=s, tracked=float(st.log_z), gap=float(st.log_z) - ref, tol=max(1.0, 3 * se),
                  cosine=cosine(g["grad_theta1"], ref_grad), capped_so_far=capped)
-      row["status"] = ("unverified" if not agree else "passed" if abs(row["gap"]) <= row["tol"]
-                       and row["cosine"] >= c.min_cosine else "failed")
+      row["status"] = _status(row, agree, c)
       rows.append(row)
       log(f"    replay step {s:5d}: tracked {row['tracked']:9.2f}  gap {row['gap']:+8.2f} (tol "
           f"{row['tol']:.2f})  cos {row['cosine']:.3f}  capped so far {capped}  {row['status']}",

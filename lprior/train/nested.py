@@ -312,12 +312,32 @@ def _tracking_options(cfg) -> dict:
               transport=None if cfg.transport == "auto" else cfg.transport)
 
 
+def _smc_at(key, point, problem: Problem, cfg, num_particles: int,
+            num_mcmc_steps: int) -> tracking.TrackingState:
+  """A fresh tempered SMC at the tracker's `point` (`_point`) with cfg's metric and ∇ estimator:
+  particles, log Z and ∇θ₁ log Z as `tracking.init` gives them."""
+  return tracking.init(key, point, **_tracked(problem, cfg), sigma=problem.sigma2,
+                       num_particles=num_particles, grad_estimator=cfg.grad_estimator,
+                       **dict(_smc_options(cfg), num_mcmc_steps=num_mcmc_steps))
+
+
+def start_tracker(key, point, problem: Problem, cfg) -> tracking.TrackingState:
+  """The tracker at step 0: an SMC with the check's particle count where that is larger (its
+  log Z is what the tracker carries from then on) and ≥ 8 moves, resampled to num_particles."""
+  k_init, k_res = jax.random.split(key)
+  n_init = max(cfg.num_particles,
+               cfg.logz_check_particles if checks_enabled(cfg) else cfg.num_particles)
+  track = _smc_at(k_init, point, problem, cfg, n_init, max(cfg.num_mcmc_steps, 8))
+  if n_init > cfg.num_particles:
+    track = tracking.resample_to(k_res, track, cfg.num_particles)
+  return track
+
+
 def fresh_estimate(key, theta1, lam, problem: Problem, cfg) -> dict:
   """A fresh tempered SMC at (θ₁, λ) with cfg's particles, moves and ∇ estimator (the tracker's
   `init`): log_z, its stderr and grad (∇θ₁ log Z)."""
-  st = tracking.init(key, _point(theta1, lam, cfg), **_tracked(problem, cfg),
-                     sigma=problem.sigma2, num_particles=cfg.num_particles,
-                     grad_estimator=cfg.grad_estimator, **_smc_options(cfg))
+  st = _smc_at(key, _point(theta1, lam, cfg), problem, cfg, cfg.num_particles,
+               cfg.num_mcmc_steps)
   return dict(log_z=st.log_z, stderr=jnp.sqrt(st.log_z_var),
               grad=_theta1_part(st.grad_log_z, cfg))
 
@@ -341,17 +361,7 @@ def init(key, problem: Problem, theta1, theta2, cfg) -> NestedState:
   track, log_z, grad = None, jnp.zeros(()), zero_grad
   lam = jnp.asarray(cfg.lam if problem.lam is None else problem.lam, jnp.float32)
   if cfg.logz == "tracking":
-    # the initial SMC runs with the check's particle count where that is larger (its log Z is
-    # what the tracker carries from then on), then keeps num_particles of them
-    k_init, k_res = jax.random.split(k_init)
-    n_init = max(cfg.num_particles,
-                 cfg.logz_check_particles if checks_enabled(cfg) else cfg.num_particles)
-    track = tracking.init(k_init, _point(theta1, lam, cfg), **_tracked(problem, cfg),
-                          sigma=problem.sigma2, num_particles=n_init,
-                          grad_estimator=cfg.grad_estimator,
-                          **dict(_smc_options(cfg), num_mcmc_steps=max(cfg.num_mcmc_steps, 8)))
-    if n_init > cfg.num_particles:
-      track = tracking.resample_to(k_res, track, cfg.num_particles)
+    track = start_tracker(k_init, _point(theta1, lam, cfg), problem, cfg)
     log_z = track.log_z
   elif cfg.logz == "fresh":
     log_z, grad = _fresh(k_init, theta1, lam, problem, cfg)
@@ -406,10 +416,8 @@ _ANCHORED = ("log_z", "log_z_var", "particles", "step_size", "inv_mass", "grad_l
 
 def _fresh_tracker(key, state: NestedState, problem: Problem, cfg) -> tracking.TrackingState:
   """A fresh SMC (`logz_check_particles`, `logz_check_mcmc_steps`) at the tracker's point."""
-  return tracking.init(key, state.track.theta1, num_particles=cfg.logz_check_particles,
-                       **_tracked(problem, cfg), sigma=problem.sigma2,
-                       grad_estimator=cfg.grad_estimator,
-                       **dict(_smc_options(cfg), num_mcmc_steps=cfg.logz_check_mcmc_steps))
+  return _smc_at(key, state.track.theta1, problem, cfg, cfg.logz_check_particles,
+                 cfg.logz_check_mcmc_steps)
 
 
 def _adopt(key, state: NestedState, fresh: tracking.TrackingState, where, cfg) -> NestedState:
