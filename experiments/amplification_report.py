@@ -4,7 +4,7 @@ planted-error search cost against tree size.  Used by the launcher and the noteb
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,7 +12,20 @@ import numpy as np
 from experiments.common.report import fmt_mean_se, markdown_table, save_figure, write_json
 
 STYLE = {"adversary": "C3", "adversary_cold": "C5", "random": "C0", "always": "C2",
-         "supervised": "k", "coin": "C1", "iterate": "C4"}
+         "supervised": "k", "coin": "C1", "iterate": "C4", "confidence": "C6",
+         "confidence_coin": "C8", "blind_coin": "C7", "adversary_answer": "C9",
+         "adversary_roots": "C5"}
+DASHED = ("confidence", "confidence_coin", "blind_coin")  # the controls, dashed in the plot
+# The attribution of a saving in human calls to reach a target accuracy, each share
+# (C[a] - C[b]) / (C[r] - C[k]) of per-seed calls C (see `attribution_rows`).
+SHARES = (
+    ("adversary over M's confidence", ("confidence", "adversary"), ("random", "adversary")),
+    ("Adv reading M's distribution over its answer only", ("adversary_answer", "adversary"),
+     ("random", "adversary")),
+    ("coin: fewer recursions (blind coin)", ("random", "blind_coin"), ("random", "coin")),
+    ("coin: where (coin over blind coin)", ("blind_coin", "coin"), ("random", "coin")),
+    ("coin over M's confidence coin", ("confidence_coin", "coin"), ("random", "coin")),
+)
 
 
 def _at_calls(calls: np.ndarray, acc: np.ndarray, budget: float) -> float:
@@ -56,17 +69,30 @@ def budget_of(histories: Mapping[str, Mapping[str, np.ndarray]]) -> float:
   return float(min(np.min(h["calls"][-1]) for h in amp))
 
 
-def accuracy_rows(results, target: float) -> list[dict]:
+def calls_to(h: Mapping[str, np.ndarray], target: float) -> np.ndarray:
+  """Per seed, the human calls at the first evaluation with accuracy ≥ target (nan: never)."""
+  calls, acc = np.asarray(h["calls"], float), np.asarray(h["accuracy"], float)
+  return np.array([_first_reach(calls[:, s], acc[:, s], target) for s in range(calls.shape[1])])
+
+
+def _picks(h: Mapping[str, np.ndarray], name: str) -> str:
+  return _fmt(_nanmean_over_evals(h[name]), 2) if name in h else "—"
+
+
+def accuracy_rows(results, targets: Sequence[float] = (0.8, 0.95)) -> list[dict]:
   """One row per (task, method), mean ± SE over seeds: final accuracy, calls, accuracy at the
   task's common budget of human calls (`budget_of`; — where a method stopped short of it),
-  calls to first reach `target` accuracy, how often Adv points at M's error on held-out
-  questions, and the recursion lift (`_lift`)."""
+  calls to first reach each target accuracy, how often Adv (and M's own confidence) points at
+  M's error on held-out questions with one wrong subquestion, the share of such questions at
+  the end (what is left to find; chance is 0.5 for the picks), and the recursion lift
+  (`_lift`)."""
   rows = []
   for task, histories in results["tasks"].items():
     budget = budget_of(histories)
     for method, h in histories.items():
       calls, acc = np.asarray(h["calls"], float), np.asarray(h["accuracy"], float)
       seeds = range(calls.shape[1])
+      amp = method != "supervised"
       rows.append({
           "task": task, "method": method,
           "accuracy": _fmt(acc[-1]),
@@ -74,12 +100,59 @@ def accuracy_rows(results, target: float) -> list[dict]:
           "calls / question": f"{np.mean(h['calls_per_question'][1:]):.2f}",
           "budget": f"{budget:,.0f}",
           "acc @ budget": _fmt([_at_calls(calls[:, s], acc[:, s], budget) for s in seeds]),
-          f"calls to acc {target:g}": _fmt([_first_reach(calls[:, s], acc[:, s], target)
-                                             for s in seeds], 0),
-          "Adv picks M's error": _fmt(_nanmean_over_evals(h["adv_pick"]), 2)
-                                 if method != "supervised" else "—",
+          **{f"calls to acc {t:g}": _fmt(calls_to(h, t), 0) for t in targets},
+          "Adv picks M's error": _picks(h, "adv_pick") if amp else "—",
+          "confidence picks": _picks(h, "conf_pick") if amp else "—",
+          "one wrong at end": _fmt(np.asarray(h["one_wrong"])[-1], 3) if "one_wrong" in h
+                              else "—",
           "recursion lift": _fmt(_lift(h), 2) if "recursed_on_error" in h else "—",
       })
+  return rows
+
+
+def share_of_saving(calls: Mapping[str, np.ndarray], numer: tuple[str, str],
+                    denom: tuple[str, str], *, num_boot: int = 2000, seed: int = 0
+                    ) -> tuple[float, float, int]:
+  """(share, bootstrap SE over seeds, seeds used): mean(C[a] − C[b]) / mean(C[r] − C[k]) over
+  the seeds where all four per-seed call counts are finite (every method reached the target);
+  seeds are paired (the methods share each seed's keys and evaluation questions)."""
+  (a, b), (r, k) = numer, denom
+  c = np.stack([np.asarray(calls[m], float) for m in (a, b, r, k)])
+  c = c[:, np.all(np.isfinite(c), 0)]
+  n = c.shape[1]
+  if n == 0:
+    return float("nan"), float("nan"), 0
+  ratio = lambda x: np.mean(x[0] - x[1], -1) / np.mean(x[2] - x[3], -1)
+  share = float(ratio(c))
+  idx = np.random.default_rng(seed).integers(0, n, (num_boot, n))
+  boot = ratio(c[:, idx])  # (num_boot,)
+  se = float(np.nanstd(boot[np.isfinite(boot)], ddof=1)) if n > 1 else float("nan")
+  return share, se, n
+
+
+def attribution_rows(results, targets: Sequence[float] = (0.8, 0.95)) -> list[dict]:
+  """Per task and target accuracy, the saving in human calls over uniform choice of the
+  adversary and of the coin (paired per seed, mean ± SE), and the shares of `SHARES`: e.g.
+  'adversary over M's confidence' = (C_confidence − C_adversary) / (C_random − C_adversary), the
+  part of the adversary's saving that M's confidence does not also get.  — where a method is
+  missing; '(n/N seeds)' where some seeds never reached the target."""
+  rows = []
+  for task, histories in results["tasks"].items():
+    num_seeds = np.asarray(next(iter(histories.values()))["calls"]).shape[1]
+    for t in targets:
+      calls = {m: calls_to(h, t) for m, h in histories.items()}
+      row = {"task": task, "target": f"{t:g}"}
+      for m in ("adversary", "coin"):
+        if m in calls and "random" in calls:
+          d = calls["random"] - calls[m]
+          row[f"saving of {m}"] = _fmt(d, 0)
+      for label, numer, denom in SHARES:
+        if not all(m in calls for m in numer + denom):
+          continue
+        share, se, n = share_of_saving(calls, numer, denom)
+        row[label] = ("—" if n == 0 else f"{share:.2f} ± {se:.2f}"
+                      + ("" if n == num_seeds else f" ({n}/{num_seeds} seeds)"))
+      rows.append(row)
   return rows
 
 
@@ -131,7 +204,8 @@ def plot_accuracy(results, path: str | None = None):
       m = acc.mean(1)
       se = acc.std(1, ddof=1) / np.sqrt(acc.shape[1]) if acc.shape[1] > 1 else 0 * m
       ok = calls > 0
-      ax.plot(calls[ok], m[ok], "o-", ms=3, color=STYLE.get(method), label=method)
+      ax.plot(calls[ok], m[ok], "o--" if method in DASHED else "o-", ms=3,
+              color=STYLE.get(method), label=method)
       ax.fill_between(calls[ok], (m - se)[ok], (m + se)[ok], color=STYLE.get(method), alpha=0.2)
     ax.set_xscale("log")
     ax.set_xlabel("human calls (cumulative; supervised: one per label)")
@@ -170,9 +244,14 @@ def plot_transparency(results, path: str | None = None):
 def write_report(results, config, workdir: str) -> str:
   """results.json, table.md, accuracy_vs_calls.png, transparency.png; returns the table text."""
   os.makedirs(workdir, exist_ok=True)
-  acc = markdown_table(accuracy_rows(results, config.target_accuracy))
+  targets = (config.target_accuracy, config.target_accuracy_high)
+  acc = markdown_table(accuracy_rows(results, targets))
+  att = attribution_rows(results, targets)
+  cols = list(dict.fromkeys(k for r in att for k in r))
   tra = markdown_table(transparency_rows(results))
   text = (f"## Accuracy against human calls ({config.num_seeds} seeds, mean ± SE)\n\n{acc}\n\n"
+          f"## Where the saving comes from (calls to the target; shares of the saving over "
+          f"random, bootstrap SE over seeds)\n\n{markdown_table(att, cols)}\n\n"
           f"## Planted-error search ({config.num_seeds} seeds × "
           f"{config.transparency.num_trees} trees)\n\n{tra}\n")
   with open(os.path.join(workdir, "table.md"), "w") as f:

@@ -264,7 +264,7 @@ def test_launcher_smoke(tmp_path):
   from experiments.configs.amplification import get_config
 
   c = get_config("smoke")
-  c.methods, c.num_steps.sum, c.eval_every, c.num_eval = "adversary", 20, 10, 100
+  c.methods, c.tasks, c.num_steps.sum, c.eval_every, c.num_eval = "adversary", "sum", 20, 10, 100
   c.transparency.tasks = ""  # tested on its own above
   text = run(c, str(tmp_path))
   for name in ("results.json", "table.md", "accuracy_vs_calls.png", "metrics.jsonl"):

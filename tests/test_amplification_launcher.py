@@ -103,7 +103,7 @@ def test_sigkill_then_rerun_matches(finished, tmp_path):
   """A launcher killed with SIGKILL after a checkpoint, rerun: the uninterrupted numbers."""
   workdir = str(tmp_path)
   flags = [f"--config={ROOT}/experiments/configs/amplification.py:smoke", f"--workdir={workdir}",
-           "--config.methods=adversary,coin", "--config.num_eval=100",
+           "--config.methods=adversary,coin", "--config.tasks=sum", "--config.num_eval=100",
            "--config.transparency.tasks=", "--config.transparency.num_trees=16",
            "--config.transparency.critic_steps=5", "--config.transparency.critic_batch=16"]
   log = tmp_path / "stderr.txt"

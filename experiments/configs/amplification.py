@@ -1,5 +1,10 @@
-"""Config of the amplification-with-an-adversary experiment (DESIGN §7, issue 7).  Presets:
-smoke (< 60 s on 2 CPU cores), default (≤ ~5 min on 2 cores), full.
+"""Config of the amplification-with-an-adversary experiment (DESIGN §7, issues 7 and 15).
+Presets: smoke (< 60 s on 2 CPU cores), default (≤ 10 min on 2 cores), full.
+
+Tasks: the uneven-difficulty ones, where M's errors on one subquestion persist (chain: a trivial
+first element plus the hard remainder; lookup: Zipf-distributed keys of a fixed table, rare
+keys stay wrong; mixed: a balanced expression whose ops make some halves irrelevant), and the
+uniform-difficulty contrast (sum: Σ mod m in halves; perm: permutation powering).
 
   python3 -m experiments.amplification --config=experiments/configs/amplification.py:smoke \
       --workdir=/tmp/amp [--config.num_seeds=5 ...]
@@ -16,8 +21,22 @@ import ml_collections
 # Gumbel-max, uniformly, or both; adversary_cold: the same at a low temperature; supervised:
 # true answers at one call each (upper anchor); coin: the comment thread's zero/one/two
 # recursions with annealed α; iterate: adversary with distillation, then H′ swaps in the models
-# (imitators, M) where Adv clears α.
-METHODS = ("adversary", "adversary_cold", "random", "always", "supervised", "coin", "iterate")
+# (imitators, M) where Adv clears α.  The controls: confidence / confidence_coin (M's own
+# confidence as the score), blind_coin (the coin's schedule, a constant score per tree).  Adv
+# itself: adversary_answer (Adv reads only M's answer), adversary_roots (Adv picks the roots),
+# adversary_w<w> (Adv at width w, for each w in adv_widths).
+CORE = ("adversary", "random", "confidence", "coin", "blind_coin", "confidence_coin",
+        "adversary_answer", "always", "supervised")
+METHODS = CORE + ("adversary_roots", "adversary_cold", "iterate")
+
+
+STEPS = 1000  # default training steps of the uneven tasks
+
+
+def _set_steps(c: ml_collections.ConfigDict, n: int) -> None:
+  """num_steps and anneal_steps of every task kind to n."""
+  for kind in c.num_steps:
+    c.num_steps[kind] = c.anneal_steps[kind] = n
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
@@ -26,15 +45,21 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.num_seeds = 3
   c.prng_impl = "rbg"        # jax.random key implementation (rbg compiles far faster on CPU)
   c.fast_compile = False     # XLA options that trade run speed for compile speed
-  c.tasks = "sum,perm"
+  c.tasks = "chain,lookup,mixed"
+  c.chain = ml_collections.ConfigDict(dict(m=3, length=8))      # Σ of 8 mod 3, peeled one by one
+  c.lookup = ml_collections.ConfigDict(dict(m=5, log2_len=2, num_keys=64, zipf_a=1.2,
+                                            table_seed=0))      # Σ of 4 table values mod 5
+  c.mixed = ml_collections.ConfigDict(dict(m=5, log2_len=3, p_easy=0.5))  # 8 leaves, 7 ops
   c.sum = ml_collections.ConfigDict(dict(m=3, log2_len=3))      # Σ of 8 numbers mod 3
   c.perm = ml_collections.ConfigDict(dict(n=4, max_power=8))    # p**k, p ∈ S_4, k ≤ 8
-  c.methods = ",".join(METHODS)
-  c.num_steps = ml_collections.ConfigDict(dict(sum=2000, perm=400))  # per task kind
+  c.methods = ",".join(CORE)
+  c.adv_widths = ()          # Adv's size sweep: methods adversary_w<w> (critic_hidden's depth)
+  steps = dict(chain=STEPS, lookup=STEPS, mixed=STEPS, sum=2000, perm=400)
+  c.num_steps = ml_collections.ConfigDict(steps)  # per task kind
   # Length of the α schedules (coin's anneal, iterate's warm-up fraction), per task kind; after
   # it α stays at its end value.  Set equal to num_steps in every preset; kept when num_steps is
   # raised to extend a run (it is part of the run identity, num_steps is not).
-  c.anneal_steps = ml_collections.ConfigDict(dict(sum=2000, perm=400))
+  c.anneal_steps = ml_collections.ConfigDict(steps)
   c.eval_every = 100
   c.batch_size = 32          # root questions per step
   c.num_eval = 1000          # held-out questions (fresh, of the training distribution)
@@ -48,7 +73,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.iterate_warmup = 0.5     # iterate: fraction of anneal_steps of plain amplification first
   c.coin_alpha_start = 0.0   # coin: α annealed linearly over anneal_steps from here …
   c.coin_alpha_end = -0.5    # … to here
-  c.target_accuracy = 0.8    # the table reports human calls to first reach this accuracy
+  c.target_accuracy = 0.8    # the table reports human calls to first reach this accuracy …
+  c.target_accuracy_high = 0.95  # … and this one
 
   c.transparency = ml_collections.ConfigDict()
   c.transparency.tasks = "perm,sum"
@@ -63,18 +89,19 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   preset = preset or "default"
   if preset == "smoke":
     c.num_seeds, c.eval_every, c.batch_size, c.num_eval = 2, 20, 16, 200
-    c.num_steps.sum = c.num_steps.perm = c.anneal_steps.sum = c.anneal_steps.perm = 40
+    _set_steps(c, 40)
     c.hidden, c.critic_hidden, c.imitator_hidden = (32,), (16,), (16,)
     c.fast_compile = True
-    c.tasks = "sum"
-    c.sum.log2_len = 2
+    c.tasks = "chain"
+    c.chain.length, c.sum.log2_len = 4, 2
     c.transparency.tasks = "perm"
     c.transparency.perm.max_power = 8
     c.transparency.num_trees, c.transparency.critic_steps = 100, 50
     c.transparency.critic_hidden = (32,)
   elif preset == "full":
     c.num_seeds, c.eval_every, c.batch_size = 5, 250, 64
-    c.num_steps.sum = c.num_steps.perm = c.anneal_steps.sum = c.anneal_steps.perm = 6000
+    _set_steps(c, 6000)
+    c.tasks, c.methods, c.adv_widths = "chain,lookup,mixed,sum,perm", ",".join(METHODS), (16, 256)
     c.hidden, c.critic_hidden, c.imitator_hidden = (256, 256), (128, 128), (128, 128)
     c.sum.log2_len, c.perm.n, c.perm.max_power = 3, 5, 16
     c.transparency.perm.max_power = 64

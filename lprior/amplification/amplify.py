@@ -10,6 +10,13 @@ question is either recursed on (asked in turn) or answered by M.  Which ones is 
              (the comment thread's variant; α is annealed by the caller)
   none       neither (distillation's one-level M-consulting tree)
 
+The scores S the Gumbel and coin rules read come from `Policy.source`:
+
+  adversary   Adv(q, M(q)), Adv's predicted quality of M's answer (log P(true answer))
+  confidence  log P_M(M's own answer): M's confidence, nothing learned (a control)
+  blind       the tree's mean Adv score over its subquestions, the same at every slot: the
+              coin then recurses as often as with Adv's scores, but not where (a control)
+
 `stop_if_confident` (iteration) keeps a chosen subquestion with M's answer when Adv is
 confident about it (S_i + T·g ≥ α + T·g′).  A tree lives in the fixed complete binary tree of
 depth `task.depth`, nodes in heap order (children of j are 2j+1, 2j+2; see `heap`), and is
@@ -33,6 +40,7 @@ from lprior.pytree import PyTree
 
 RULES = ("adversary", "random", "always", "coin", "none")
 IMITATORS = ("never", "confident", "always")
+SOURCES = ("adversary", "confidence", "blind")
 
 
 class Policy(NamedTuple):
@@ -41,19 +49,34 @@ class Policy(NamedTuple):
   temperature: jax.Array        # Boltzmann temperature, in units of the scores (nats)
   stop_if_confident: jax.Array  # bool: iteration's threshold on the chosen subquestion
   imitators: jax.Array          # int32 index into IMITATORS: when H′ uses the imitators
+  source: jax.Array             # int32 index into SOURCES: where the rule's scores come from
 
 
 def make_policy(rule: str = "adversary", *, temperature: float = 0.5,
-                stop_if_confident: bool = False, imitators: str = "never") -> Policy:
+                stop_if_confident: bool = False, imitators: str = "never",
+                source: str = "adversary") -> Policy:
   """A Policy from names, with clear errors for bad values."""
-  if rule not in RULES:
-    raise ValueError(f"unknown rule {rule!r}; expected one of {RULES}")
-  if imitators not in IMITATORS:
-    raise ValueError(f"unknown imitators mode {imitators!r}; expected one of {IMITATORS}")
+  for what, value, allowed in (("rule", rule, RULES), ("imitators mode", imitators, IMITATORS),
+                               ("score source", source, SOURCES)):
+    if value not in allowed:
+      raise ValueError(f"unknown {what} {value!r}; expected one of {allowed}")
   if not temperature > 0:
     raise ValueError(f"temperature must be > 0, got {temperature}")
   return Policy(jnp.int32(RULES.index(rule)), jnp.float32(temperature),
-                jnp.bool_(stop_if_confident), jnp.int32(IMITATORS.index(imitators)))
+                jnp.bool_(stop_if_confident), jnp.int32(IMITATORS.index(imitators)),
+                jnp.int32(SOURCES.index(source)))
+
+
+def policy_scores(policy: Policy, adv_scores: jax.Array, m_logits: jax.Array,
+                  subquestion: jax.Array) -> jax.Array:
+  """The scores a tree's rule reads (see the module docstring).
+  adv_scores (N,), m_logits (N, A, V), subquestion (N,) bool: slots that hold a subquestion of
+  the human's tree (the blind score's average) -> (N,)"""
+  confidence = models.quality(m_logits, models.decode(m_logits))
+  w = subquestion.astype(adv_scores.dtype)
+  blind = jnp.sum(adv_scores * w) / jnp.maximum(jnp.sum(w), 1.0)
+  return jnp.stack([adv_scores, confidence, jnp.broadcast_to(blind, adv_scores.shape)]
+                   )[policy.source]
 
 
 def gumbel_choice(key: jax.Array, scores: jax.Array, temperature: jax.Array | float) -> jax.Array:
@@ -106,7 +129,7 @@ class Tree(NamedTuple):
   expanded: jax.Array        # (N,) bool: H or H′ was asked; `answers` there is a target for M
   answers: jax.Array         # (N, A) int32: amplified where expanded, M's elsewhere
   model_answers: jax.Array   # (N, A) int32: M's own answers
-  scores: jax.Array          # (N,) Adv(q, M(q))
+  scores: jax.Array          # (N,) the rule's scores (Adv(q, M(q)) unless Policy.source)
   human_reply: jax.Array     # (N, R) int32: the human's reply, encoded (imitation target)
   asked_human: jax.Array     # (N,) bool: the human (not the imitator) replied here
   combine_inputs: jax.Array  # (N, Lq + 2A) int32: [q, a1, a2] at asked non-base nodes
@@ -165,7 +188,7 @@ def amplify(key: jax.Array, task: Task, fns: Fns, params: dict[str, PyTree], roo
       reply = _select(use, human.decode_reply(task, models.decode(d_logits)), reply)
     return reply, reply.is_answer | last, use
 
-  q = question_tree(task, root, h)[0]  # the human's tree: final unless an imitator differs
+  q, in_tree = question_tree(task, root, h)  # the human's tree: final unless an imitator differs
   replied = reply_of(q)
   if fns.imitate:
     def redo(state):  # rebuild the slots from H′'s replies, and reply again
@@ -179,7 +202,8 @@ def amplify(key: jax.Array, task: Task, fns: Fns, params: dict[str, PyTree], roo
 
   m_logits = fns.m(params["m"], q)
   m_answer = models.decode(m_logits)
-  score = fns.adv(params["adv"], (q, jax.nn.softmax(m_logits)))
+  score = policy_scores(policy, fns.adv(params["adv"], (q, jax.nn.softmax(m_logits))), m_logits,
+                        in_tree & ~is_root)
   chosen = _recursion_mask(choice_noise, policy, score[1:].reshape(-1, 2), alpha).reshape(-1)
   confident = ~_coin(stop_noise, score, alpha, policy.temperature)
   chosen = jnp.concatenate([jnp.ones((1,), bool),  # the root is always asked

@@ -4,6 +4,7 @@ and the planted-error search costs against tree size.  No files, no plots (see t
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -68,10 +69,6 @@ def check_config(config) -> None:
   """Raises ValueError naming the first invalid config value (before any computation)."""
   _require(isinstance(config.num_seeds, int) and config.num_seeds >= 1, "num_seeds",
            config.num_seeds, "an int >= 1")
-  for name in config.methods.split(","):
-    if name not in iterate.standard_methods():
-      raise ValueError(f"unknown method {name!r} in config.methods; expected some of "
-                       f"{sorted(iterate.standard_methods())}")
   _check_steps(config)
   for key in ("batch_size", "num_eval"):
     _require(isinstance(config[key], int) and config[key] >= 1, key, config[key], "an int >= 1")
@@ -80,6 +77,16 @@ def check_config(config) -> None:
   _require(0 <= config.iterate_warmup < 1, "iterate_warmup", config.iterate_warmup, "in [0, 1)")
   _require(0 < config.target_accuracy <= 1, "target_accuracy", config.target_accuracy,
            "in (0, 1]")
+  _require(0 < config.target_accuracy_high <= 1, "target_accuracy_high",
+           config.target_accuracy_high, "in (0, 1]")
+  widths = tuple(config.adv_widths)
+  _require(all(isinstance(w, int) and w >= 1 for w in widths), "adv_widths", widths,
+           "a tuple of ints >= 1")
+  known = methods(config)
+  for name in config.methods.split(","):
+    if name not in known:
+      raise ValueError(f"unknown method {name!r} in config.methods; expected some of "
+                       f"{sorted(known)}")
   _check_transparency(config.transparency)
 
 
@@ -106,11 +113,17 @@ def anneal_steps(config, task: Task) -> int:
 
 
 def methods(config) -> dict[str, iterate.Method]:
-  """The standard methods with this config's α, temperatures and warm-up."""
-  return iterate.standard_methods(alpha=config.alpha, temperature=config.temperature,
-                                  coin_alpha=(config.coin_alpha_start, config.coin_alpha_end),
-                                  iterate_warmup=config.iterate_warmup,
-                                  cold_temperature=config.cold_temperature)
+  """The standard methods with this config's α, temperatures and warm-up, and Adv's size sweep:
+  'adversary_w<w>' is the adversary whose Adv has config.critic_hidden's depth at width w."""
+  out = iterate.standard_methods(alpha=config.alpha, temperature=config.temperature,
+                                 coin_alpha=(config.coin_alpha_start, config.coin_alpha_end),
+                                 iterate_warmup=config.iterate_warmup,
+                                 cold_temperature=config.cold_temperature)
+  for w in config.adv_widths:
+    name = f"adversary_w{w}"
+    out[name] = dataclasses.replace(out["adversary"], name=name,
+                                    critic_hidden=(w,) * len(config.critic_hidden))
+  return out
 
 
 @functools.lru_cache(maxsize=8)
@@ -132,8 +145,9 @@ def train_methods(config, task: Task, stream: int,
     method = methods(config)[name]
     tr = trainer(task, imitate=method.imitate, batch_size=config.batch_size,
                  learning_rate=config.learning_rate, hidden=tuple(config.hidden),
-                 critic_hidden=tuple(config.critic_hidden),
-                 imitator_hidden=tuple(config.imitator_hidden), fast_compile=config.fast_compile)
+                 critic_hidden=tuple(method.critic_hidden or config.critic_hidden),
+                 imitator_hidden=tuple(config.imitator_hidden), adv_reads=method.adv_reads,
+                 fast_compile=config.fast_compile)
     kept = {} if store is None else dict(
         restore=lambda like, m=name: store.restore(task, m, like, steps),
         save=lambda learner, history, m=name: store.save(task, m, learner, history))

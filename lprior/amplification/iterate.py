@@ -5,6 +5,9 @@ learning on true answers (the upper anchor: one call per labelled question, an o
 answers anything at once), the comment thread's coin with α annealed linearly, or the post's
 iteration (after a warm-up of plain adversary amplification with distillation, H′ uses the
 imitators, and a chosen subquestion keeps M's answer, whenever the adversary's score clears α).
+A method may read other scores than Adv's (M's confidence, a blind constant: the controls),
+give Adv only M's answer or another size, and let Adv choose the root questions (step 1's "or
+from the output of some adversary": the lowest-scored of `root_pool` × batch candidates).
 `Trainer` jit-compiles one step for all methods of a static shape and trains several seeds at
 once (vmap); a run can resume from a saved (learners, history) and reach exactly the numbers of
 an uninterrupted one.
@@ -50,12 +53,22 @@ class Method:
   alpha_warmup: float = 0.0       # fraction of the anneal_steps before α leaves alpha_start
   alpha_step: bool = False        # jump to alpha_end after the warm-up instead of annealing
   temperature: float = 0.5
+  source: str = "adversary"       # amplify.SOURCES: the scores the rule reads
+  adv_reads: str = "distribution" # models.ADV_READS: what Adv sees of M's output
+  critic_hidden: tuple[int, ...] | None = None  # Adv's widths (None: the experiment's)
+  root_pool: int = 1              # > 1: Adv picks each batch's roots from this many times more
 
   def __post_init__(self):
     if self.rule not in RULES + ("supervised",):
       raise ValueError(f"method {self.name!r}: unknown rule {self.rule!r}")
-    make_policy(self.rule if self.rule != "supervised" else "none",
+    make_policy(self.rule if self.rule != "supervised" else "none", source=self.source,
                 temperature=self.temperature, imitators=self.imitators)  # validates
+    if self.adv_reads not in models.ADV_READS:
+      raise ValueError(f"method {self.name!r}: unknown adv_reads {self.adv_reads!r}; expected "
+                       f"one of {models.ADV_READS}")
+    if not (isinstance(self.root_pool, int) and self.root_pool >= 1):
+      raise ValueError(f"method {self.name!r}: root_pool must be an int >= 1, got "
+                       f"{self.root_pool!r}")
     if not 0.0 <= self.alpha_warmup < 1.0:
       raise ValueError(f"method {self.name!r}: alpha_warmup must be in [0, 1), got "
                        f"{self.alpha_warmup}")
@@ -67,7 +80,7 @@ class Method:
   @property
   def policy(self) -> Policy:
     rule = "none" if self.rule == "supervised" else self.rule
-    return make_policy(rule, temperature=self.temperature,
+    return make_policy(rule, temperature=self.temperature, source=self.source,
                        stop_if_confident=self.stop_if_confident, imitators=self.imitators)
 
   @property
@@ -91,15 +104,25 @@ def standard_methods(alpha: float = -0.3, coin_alpha: tuple[float, float] = (0.0
                      cold_temperature: float = 0.05) -> dict[str, Method]:
   """The methods of the experiment, by name.  'adversary_cold' is the adversary at a low
   temperature (nearly always its argmin); 'iterate' runs plain adversary amplification (with
-  distillation) for the warm-up fraction, then lets H′ swap in the models above α."""
+  distillation) for the warm-up fraction, then lets H′ swap in the models above α.  The
+  controls: 'confidence' and 'confidence_coin' read M's confidence instead of Adv,
+  'blind_coin' a constant score per tree (as many recursions as the coin, placed blindly);
+  'adversary_answer' is Adv reading only M's answer; 'adversary_roots' lets Adv pick the roots
+  (from 4× the batch)."""
   t = dict(temperature=temperature)
+  coin = dict(alpha_start=coin_alpha[0], alpha_end=coin_alpha[1], **t)
   return {
       "adversary": Method("adversary", "adversary", **t),
+      "confidence": Method("confidence", "adversary", source="confidence", **t),
+      "adversary_answer": Method("adversary_answer", "adversary", adv_reads="answer", **t),
+      "adversary_roots": Method("adversary_roots", "adversary", root_pool=4, **t),
       "adversary_cold": Method("adversary_cold", "adversary", temperature=cold_temperature),
       "random": Method("random", "random", **t),
       "always": Method("always", "always", **t),
       "supervised": Method("supervised", "supervised", **t),
-      "coin": Method("coin", "coin", alpha_start=coin_alpha[0], alpha_end=coin_alpha[1], **t),
+      "coin": Method("coin", "coin", **coin),
+      "confidence_coin": Method("confidence_coin", "coin", source="confidence", **coin),
+      "blind_coin": Method("blind_coin", "coin", source="blind", **coin),
       "iterate": Method("iterate", "adversary", stop_if_confident=True, imitators="confident",
                         distill=True, alpha_start=NEVER_CONFIDENT, alpha_end=alpha,
                         alpha_warmup=iterate_warmup, alpha_step=True, **t),
@@ -157,6 +180,16 @@ def tree_losses(params: dict[str, PyTree], task: Task, fns: Fns, tree: Tree,
   return total, out
 
 
+def adversarial_roots(key: jax.Array, fns: Fns, params: dict[str, PyTree], candidates: jax.Array,
+                      num: int, temperature: jax.Array | float) -> jax.Array:
+  """`num` of the candidate roots (n, Lq) without replacement, P ∝ exp(-S/T) by Gumbel-top-k on
+  Adv's scores S of M's answers: the questions Adv expects M to answer worst   -> (num, Lq)."""
+  logits = fns.m(params["m"], candidates)
+  scores = fns.adv(params["adv"], (candidates, jax.nn.softmax(logits)))
+  g = jax.random.gumbel(key, scores.shape)
+  return candidates[jax.lax.top_k(-scores / temperature + g, num)[1]]
+
+
 def supervised_loss(params: dict[str, PyTree], task: Task, fns: Fns, questions: jax.Array
                     ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """M's cross-entropy on the true answers."""
@@ -201,12 +234,24 @@ class Learner(NamedTuple):
   step: jax.Array
 
 
+def pick_rate(wrong: jax.Array, scores: jax.Array, where: jax.Array) -> jax.Array:
+  """Over the rows where exactly one of two subquestions is wrong, the share whose wrong one has
+  the lower score (0.5 is chance; nan when there are none).
+  wrong (n, 2) bool, scores (n, 2), where (n,) bool -> ()"""
+  one_wrong = where & (wrong.sum(-1) == 1)
+  picked = jnp.take_along_axis(wrong, jnp.argmin(scores, -1)[:, None], -1)[:, 0]
+  n = jnp.sum(one_wrong)
+  return jnp.where(n > 0, jnp.sum(picked & one_wrong) / jnp.maximum(n, 1), jnp.nan)
+
+
 def evaluate(params: dict[str, PyTree], task: Task, fns: Fns, questions: jax.Array
              ) -> dict[str, jax.Array]:
   """M's exact-match accuracy on questions (n, Lq), and how often Adv points at M's mistake.
 
   adv_pick: over questions whose two (human) subquestions M gets exactly one wrong, the share
-  where the wrong one has the lower Adv score (0.5 is chance; nan when there are none).
+  where the wrong one has the lower Adv score (`pick_rate`); conf_pick: the same for M's own
+  confidence (log-probability of its answer), the baseline Adv has to beat; one_wrong: the
+  share of questions with exactly one wrong subquestion (what there is to find).
   """
   chex.assert_rank(questions, 2)
   acc = jnp.mean(jnp.all(models.decode(fns.m(params["m"], questions)) == task.solve(questions), -1))
@@ -215,11 +260,10 @@ def evaluate(params: dict[str, PyTree], task: Task, fns: Fns, questions: jax.Arr
   logits = fns.m(params["m"], subs)
   wrong = ~jnp.all(models.decode(logits) == task.solve(subs), -1)  # (n, 2)
   score = fns.adv(params["adv"], (subs, jax.nn.softmax(logits)))
-  one_wrong = inner & (wrong.sum(-1) == 1)
-  picked = jnp.take_along_axis(wrong, jnp.argmin(score, -1)[:, None], -1)[:, 0]
-  n = jnp.sum(one_wrong)
-  pick = jnp.where(n > 0, jnp.sum(picked & one_wrong) / jnp.maximum(n, 1), jnp.nan)
-  return dict(accuracy=acc, adv_pick=pick)
+  confidence = models.quality(logits, models.decode(logits))
+  return dict(accuracy=acc, adv_pick=pick_rate(wrong, score, inner),
+              conf_pick=pick_rate(wrong, confidence, inner),
+              one_wrong=jnp.mean(inner & (wrong.sum(-1) == 1)))
 
 
 class Trainer:
@@ -232,7 +276,8 @@ class Trainer:
 
   def __init__(self, task: Task, *, imitate: bool, batch_size: int, learning_rate: float,
                hidden: Sequence[int], critic_hidden: Sequence[int],
-               imitator_hidden: Sequence[int] | None = None, fast_compile: bool = False):
+               imitator_hidden: Sequence[int] | None = None, adv_reads: str = "distribution",
+               fast_compile: bool = False):
     if batch_size < 1:
       raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if not learning_rate > 0:
@@ -242,8 +287,8 @@ class Trainer:
     opts = compiler_options(fast_compile)
     self.fns, self._init_params = models.build_models(
         task, hidden=hidden, critic_hidden=critic_hidden, imitate=imitate,
-        imitator_hidden=imitator_hidden, compiler_options=opts)
-    self._chunk = jax.jit(self._chunk_impl, static_argnums=(4, 5, 6, 7, 8),
+        imitator_hidden=imitator_hidden, adv_reads=adv_reads, compiler_options=opts)
+    self._chunk = jax.jit(self._chunk_impl, static_argnums=(4, 5, 6, 7, 8, 9),
                           compiler_options=opts)
     self._eval = jax.jit(jax.vmap(lambda p, q: evaluate(p, task, self.fns, q), (0, None)),
                          compiler_options=opts)
@@ -260,14 +305,18 @@ class Trainer:
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct((len(seed_keys), *s.shape), s.dtype), one)
 
   def step(self, learner: Learner, key: jax.Array, policy: Policy, alpha: jax.Array, *,
-           supervised: bool, use_distill: bool, cap: int | None = None
+           supervised: bool, use_distill: bool, cap: int | None = None, root_pool: int = 1
            ) -> tuple[Learner, dict[str, jax.Array]]:
-    """One update from a fresh batch of root questions; the losses see the first `cap` asked
-    nodes of each tree (all when None)."""
+    """One update from a fresh batch of root questions (Adv's picks from root_pool × the batch
+    when root_pool > 1); the losses see the first `cap` asked nodes of each tree (all when
+    None)."""
     task, fns, b = self.task, self.fns, self.batch_size
     k_q, k_amp, k_dq, k_d = jax.random.split(key, 4)
-    roots = task.sample(k_q, b)
     params = learner.params
+    roots = task.sample(k_q, b * root_pool)
+    if root_pool > 1:
+      roots = adversarial_roots(jax.random.fold_in(k_q, 1), fns, jax.lax.stop_gradient(params),
+                                roots, b, policy.temperature)
     if supervised:
       loss_fn = lambda p: supervised_loss(p, task, fns, roots)
       spent = human.Calls(jnp.int32(b), jnp.int32(0))  # one oracle label per question
@@ -288,14 +337,14 @@ class Trainer:
     return Learner(optax.apply_updates(params, updates), opt_state, calls, learner.step + 1), aux
 
   def _chunk_impl(self, learner, keys, policy, alphas, num, anneal_steps, supervised,
-                  use_distill, cap):
+                  use_distill, cap, root_pool):
     """`num` steps of every seed's learner (leading axis of learner and keys)."""
 
     def one_seed(lr, key):
       def body(lr, k):
         alpha = alpha_at(lr.step, alphas, anneal_steps)
         return self.step(lr, k, policy, alpha, supervised=supervised, use_distill=use_distill,
-                         cap=cap)
+                         cap=cap, root_pool=root_pool)
 
       lr, aux = jax.lax.scan(body, lr, jax.random.split(key, num))
       return lr, jax.tree.map(jnp.mean, aux)
@@ -308,7 +357,7 @@ class Trainer:
     # One-path rules ask at most depth + 1 nodes per tree: the losses need look at no others.
     cap = self.task.depth + 1 if method.rule in ONE_PATH else None
     return self._chunk(learner, keys, method.policy, method.alphas, num, anneal_steps,
-                       method.rule == "supervised", method.distill, cap)
+                       method.rule == "supervised", method.distill, cap, method.root_pool)
 
   def run(self, seed_keys: jax.Array, method: Method, num_steps: int, eval_every: int,
           eval_questions: jax.Array, callback: Callable[[int, dict[str, np.ndarray]], Any] | None

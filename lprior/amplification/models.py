@@ -4,7 +4,9 @@ All are small Flax (linen) MLPs over one-hot tokens.  `Answerer` maps tokens to 
 distribution over answers (one categorical per answer position); it is M (question → answer),
 the decompose imitator (question → the human's reply, encoded as tokens) and the combine
 imitator ((question, a1, a2) → answer).  `Critic` maps (tokens, answer distribution) to a
-predicted quality, the negative loss: it is Adv and the imitators' adversaries.
+predicted quality, the negative loss: it is Adv and the imitators' adversaries.  Adv reads M's
+whole distribution, or (`adv_reads='answer'`) only M's decoded answer, one-hot: then it cannot
+merely report M's calibration.
 Public functions take `apply_fn(params, x)` and parameter pytrees.
 """
 
@@ -22,7 +24,7 @@ from lprior.amplification.tasks import Task
 from lprior.pytree import PyTree
 
 ApplyFn = Callable[[PyTree, Any], jax.Array]
-LOG_FLOOR = -10.0  # log-probabilities fed to a Critic are clipped here (one-hot answers stay finite)
+LOG_FLOOR = -10.0  # log-probabilities fed to a Critic are clipped here (one-hot stays finite)
 # LeCun-uniform weights: the variance of Flax's default (truncated normal) without its inverse-
 # erf sampler, which dominates compiling the initialisation of many small nets on CPU.
 _INIT = nn.initializers.lecun_uniform()
@@ -91,6 +93,17 @@ class Fns(NamedTuple):
     return self.dec is not None
 
 
+ADV_READS = ("distribution", "answer")
+
+
+def answer_only(apply_fn: ApplyFn) -> ApplyFn:
+  """A Critic's apply reading only the most likely answer of the distribution it is given."""
+  def apply(params, inputs):
+    tokens, probs = inputs
+    return apply_fn(params, (tokens, one_hot_probs(jnp.argmax(probs, -1), probs.shape[-1])))
+  return apply
+
+
 def make_models(key: jax.Array, task: Task, **kwargs) -> tuple[Fns, dict[str, PyTree]]:
   """(apply functions, parameters {'m', 'adv'[, 'dec', 'dec_adv', 'comb', 'comb_adv']});
   keyword arguments as for `build_models`."""
@@ -100,15 +113,18 @@ def make_models(key: jax.Array, task: Task, **kwargs) -> tuple[Fns, dict[str, Py
 
 def build_models(task: Task, *, hidden: Sequence[int] = (256, 256),
                  critic_hidden: Sequence[int] = (128, 128), imitate: bool = False,
-                 imitator_hidden: Sequence[int] | None = None,
+                 imitator_hidden: Sequence[int] | None = None, adv_reads: str = "distribution",
                  compiler_options: dict[str, Any] | None = None
                  ) -> tuple[Fns, Callable[[jax.Array], dict[str, PyTree]]]:
   """(apply functions, jitted key -> parameters); compiler_options go to jax.jit.
 
   The decompose imitator reads a question and writes the human's reply as tokens
   (`human.encode_reply`); the combine imitator reads [question, a1, a2].  They and their
-  adversaries have `imitator_hidden` units (default: `hidden` and `critic_hidden`).
+  adversaries have `imitator_hidden` units (default: `hidden` and `critic_hidden`).  adv_reads:
+  what Adv sees of M's output ('distribution' or 'answer', see the module docstring).
   """
+  if adv_reads not in ADV_READS:
+    raise ValueError(f"unknown adv_reads {adv_reads!r}; expected one of {ADV_READS}")
   widths = [hidden, critic_hidden, imitator_hidden or hidden]
   if any(not w or min(w) < 1 for w in widths):
     raise ValueError(f"hidden widths must be non-empty and positive, got {widths}")
@@ -134,7 +150,10 @@ def build_models(task: Task, *, hidden: Sequence[int] = (256, 256),
                               else (tokens, jnp.zeros((1, *prob_shape))))
     return params
 
-  return (Fns(**{name: net.apply for name, (net, _, _) in nets.items()}),
+  fns = Fns(**{name: net.apply for name, (net, _, _) in nets.items()})
+  if adv_reads == "answer":
+    fns = fns._replace(adv=answer_only(fns.adv))
+  return (fns,
           jax.jit(init_all, compiler_options=compiler_options))
 
 

@@ -8,6 +8,17 @@ A question is a fixed-shape int32 array, so trees of them are jit/vmap-able:
   i ↦ p^k(i)), 1 ≤ k ≤ max_power.  Base case: k = 1.  p**k = p**⌊k/2⌋ ∘ p**⌈k/2⌉ (powering by
   squaring, as in Christiano, Shlegeris and Amodei 2018).
 
+Three with uneven, persistent difficulty, so that where an adversary looks can matter:
+
+- `ChainSum(m, length)`: `[k, x_0, …, x_{L-1}]`, 1 ≤ k ≤ L, asks for Σ_{i < k} x_i mod m.
+  Base case: k = 1.  Splits off x_0 (a trivial subquestion) from the k − 1 rest (the hard one).
+- `ZipfLookup(m, log2_len, num_keys, zipf_a, table_seed)`: `[level, k_0, …, k_{N-1}]` with
+  Zipf-distributed keys asks for Σ_{i < 2**level} T[k_i] mod m for a fixed random table T (which
+  the human knows).  Halves like SumMod; a model's errors on rare keys persist.
+- `MixedOps(m, log2_len, p_easy)`: `[level, x_0, …, x_{N-1}, o_0, …, o_{N-1}]` asks for the value
+  of a balanced binary expression over x_0 … x_{2**level - 1} with the op of each internal node
+  at its in-order position (0 "left": a1, the right half is irrelevant; 1 add; 2 mul; mod m).
+
 Every method broadcasts over leading axes: q is (..., question_len), an answer (..., answer_len).
 """
 
@@ -15,10 +26,12 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class Task(abc.ABC):
@@ -76,6 +89,32 @@ def _check_ranges(task: Task, **bounds: tuple[int, int]) -> None:
                        f"got {value!r}")
 
 
+def _check_real(task: Task, **bounds: tuple[float, float]) -> None:
+  for field, (lo, hi) in bounds.items():
+    value = getattr(task, field)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (ok and math.isfinite(value) and lo <= value <= hi):
+      raise ValueError(f"{type(task).__name__}: {field} must be a finite number in [{lo}, {hi}], "
+                       f"got {value!r}")
+
+
+def _halves(x: jax.Array, half: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """x[:half] and x[half:2 half], each zero-padded to x's length   (..., n), half (...,)."""
+  n = x.shape[-1]
+  keep = jnp.arange(n) < half[..., None]
+  shifted = jnp.take_along_axis(x, (jnp.arange(n) + half[..., None]) % n, axis=-1)
+  return jnp.where(keep, x, 0), jnp.where(keep, shifted, 0)
+
+
+def _sum_mod(v: jax.Array, m: int) -> jax.Array:
+  """Σ_i v_i mod m over the last axis (a power of 2 long), pairwise so int32 cannot overflow
+  (..., n) -> (..., 1)."""
+  v = v % m
+  while v.shape[-1] > 1:
+    v = (v[..., 0::2] + v[..., 1::2]) % m
+  return v.astype(jnp.int32)
+
+
 @dataclasses.dataclass(frozen=True)
 class SumMod(Task):
   """Sum of a list of length 2**level modulo m; halves the list."""
@@ -101,31 +140,35 @@ class SumMod(Task):
     n = 2 ** self.log2_len
     return jnp.arange(n) < self._lengths(level)[..., None]
 
+  def _entries(self, key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """The list entries of sampled questions (the x_i)."""
+    return jax.random.randint(key, shape, 0, self.m)
+
+  def _values(self, x: jax.Array) -> jax.Array:
+    """The numbers summed for the entries x (themselves)."""
+    return x
+
   def sample(self, key, n, *, all_levels=False):
     k_level, k_x = jax.random.split(key)
     if all_levels:
       level = jax.random.randint(k_level, (n,), 0, self.log2_len + 1)
     else:
       level = jnp.full((n,), self.log2_len)
-    x = jax.random.randint(k_x, (n, 2 ** self.log2_len), 0, self.m)
-    x = jnp.where(self._mask(level), x, 0)
+    x = jnp.where(self._mask(level), self._entries(k_x, (n, 2 ** self.log2_len)), 0)
     return jnp.concatenate([level[:, None], x], axis=1).astype(jnp.int32)
 
   def level(self, q):
     return q[..., 0]
 
   def base_answer(self, q):
-    return q[..., 1:2]
+    return self._values(q[..., 1:2]).astype(jnp.int32)
 
   def decompose(self, q):
     level, x = q[..., 0], q[..., 1:]
     sub = jnp.maximum(level - 1, 0)
-    half = self._lengths(sub)
-    n = x.shape[-1]
-    keep = self._mask(sub)
-    shifted = jnp.take_along_axis(x, (jnp.arange(n) + half[..., None]) % n, axis=-1)
-    q1 = jnp.concatenate([sub[..., None], jnp.where(keep, x, 0)], axis=-1)
-    q2 = jnp.concatenate([sub[..., None], jnp.where(keep, shifted, 0)], axis=-1)
+    x1, x2 = _halves(x, self._lengths(sub))
+    q1 = jnp.concatenate([sub[..., None], x1], axis=-1)
+    q2 = jnp.concatenate([sub[..., None], x2], axis=-1)
     return q1.astype(jnp.int32), q2.astype(jnp.int32)
 
   def combine(self, q, a1, a2):
@@ -133,8 +176,7 @@ class SumMod(Task):
     return ((a1 + a2) % self.m).astype(jnp.int32)
 
   def solve(self, q):
-    x = jnp.where(self._mask(q[..., 0]), q[..., 1:], 0)
-    return (jnp.sum(x, axis=-1, keepdims=True) % self.m).astype(jnp.int32)
+    return _sum_mod(jnp.where(self._mask(q[..., 0]), self._values(q[..., 1:]), 0), self.m)
 
 
 def compose(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -198,11 +240,206 @@ class PermPower(Task):
     return result.astype(jnp.int32)
 
 
-TASKS = {"sum": SumMod, "perm": PermPower}
+@dataclasses.dataclass(frozen=True)
+class ChainSum(Task):
+  """Sum of the first k of L numbers modulo m; splits off x_0 (trivial) from the k − 1 rest (the
+  hard part), so the difficulty is all on one side and only shrinks by one per step."""
+  m: int = 3
+  length: int = 8
+
+  def __post_init__(self):
+    _check_ranges(self, m=(2, 10 ** 6), length=(1, 16))
+
+  kind = "chain"
+  name = property(lambda self: f"chain_mod{self.m}_len{self.length}")
+  question_len = property(lambda self: 1 + self.length)
+  answer_len = property(lambda self: 1)
+  q_vocab = property(lambda self: max(self.m, self.length + 1))
+  a_vocab = property(lambda self: self.m)
+  depth = property(lambda self: self.length - 1)
+
+  def _k(self, q: jax.Array) -> jax.Array:
+    """(...,) the question's k, clipped to ≥ 1."""
+    return jnp.maximum(q[..., 0], 1)
+
+  def _mask(self, k: jax.Array) -> jax.Array:
+    """(..., L) bool: which entries belong to a question with this k."""
+    return jnp.arange(self.length) < k[..., None]
+
+  def sample(self, key, n, *, all_levels=False):
+    k_k, k_x = jax.random.split(key)
+    if all_levels:
+      k = jax.random.randint(k_k, (n,), 1, self.length + 1)
+    else:
+      k = jnp.full((n,), self.length)
+    x = jax.random.randint(k_x, (n, self.length), 0, self.m)
+    x = jnp.where(self._mask(k), x, 0)
+    return jnp.concatenate([k[:, None], x], axis=1).astype(jnp.int32)
+
+  def level(self, q):
+    return (self._k(q) - 1).astype(jnp.int32)
+
+  def base_answer(self, q):
+    return q[..., 1:2]
+
+  def decompose(self, q):
+    k, x = self._k(q), q[..., 1:]
+    zeros = jnp.zeros_like(x)
+    q1 = jnp.concatenate([jnp.ones_like(k)[..., None], x[..., :1], zeros[..., 1:]], axis=-1)
+    rest = jnp.concatenate([x[..., 1:], zeros[..., :1]], axis=-1)  # x_1, …, x_{L-1}, 0
+    rest = jnp.where(self._mask(k - 1), rest, 0)
+    q2 = jnp.concatenate([jnp.maximum(k - 1, 1)[..., None], rest], axis=-1)
+    return q1.astype(jnp.int32), q2.astype(jnp.int32)
+
+  def combine(self, q, a1, a2):
+    del q
+    return ((a1 + a2) % self.m).astype(jnp.int32)
+
+  def solve(self, q):
+    x = jnp.where(self._mask(self._k(q)), q[..., 1:], 0)
+    return (jnp.sum(x, axis=-1, keepdims=True) % self.m).astype(jnp.int32)
+
+
+@functools.lru_cache(maxsize=None)
+def _lookup_table(m: int, num_keys: int, seed: int) -> np.ndarray:
+  """(num_keys,) int32 values in [0, m), fixed by the seed (read-only: it is shared)."""
+  table = np.random.default_rng(seed).integers(0, m, num_keys).astype(np.int32)
+  table.flags.writeable = False
+  return table
+
+
+@dataclasses.dataclass(frozen=True)
+class ZipfLookup(SumMod):
+  """Σ_{i < 2**level} T[k_i] mod m for a fixed random table T (key -> [0, m)) that the human
+  knows, with keys drawn with P(k = j) ∝ (j + 1)**−zipf_a; halves the list like SumMod.  A model
+  sees rare keys rarely, so its errors on them persist."""
+  log2_len: int = 2
+  num_keys: int = 64
+  zipf_a: float = 1.2
+  table_seed: int = 0
+
+  def __post_init__(self):
+    super().__post_init__()
+    _check_ranges(self, num_keys=(2, 10 ** 5), table_seed=(0, 2 ** 32 - 1))
+    _check_real(self, zipf_a=(0.0, math.inf))
+
+  kind = "lookup"
+  name = property(lambda self: f"lookup_mod{self.m}_len{2 ** self.log2_len}_keys{self.num_keys}"
+                               f"_zipf{self.zipf_a:g}_seed{self.table_seed}")
+  q_vocab = property(lambda self: max(self.num_keys, self.log2_len + 1))
+
+  @property
+  def table(self) -> jax.Array:
+    """T   (num_keys,) int32 in [0, m): np.random.default_rng(table_seed).integers(0, m)."""
+    return jnp.asarray(_lookup_table(self.m, self.num_keys, self.table_seed))
+
+  def key_log_probs(self) -> jax.Array:
+    """log P(key = j) = −zipf_a log(j + 1) − log Σ_i (i + 1)**−zipf_a   (num_keys,) float32."""
+    logits = -self.zipf_a * jnp.log(jnp.arange(1, self.num_keys + 1, dtype=jnp.float32))
+    return logits - jax.scipy.special.logsumexp(logits)
+
+  def key_probs(self) -> np.ndarray:
+    """P(key = j) ∝ (j + 1)**−zipf_a   (num_keys,) float64, computed in numpy."""
+    p = np.arange(1, self.num_keys + 1, dtype=np.float64) ** -float(self.zipf_a)
+    return p / p.sum()
+
+  def _entries(self, key, shape):
+    return jax.random.categorical(key, self.key_log_probs(), shape=shape).astype(jnp.int32)
+
+  def _values(self, x):
+    return jnp.take(self.table, x, mode="clip")
+
+
+@dataclasses.dataclass(frozen=True)
+class MixedOps(Task):
+  """A balanced binary expression over 2**level numbers with one op per internal node (in-order
+  position s + h − 1 for the segment [s, s + 2h)): 0 "left" (a1), 1 add, 2 mul, mod m.  Halves
+  at the root; under a "left" node the right half is irrelevant, so difficulty is in the content."""
+  m: int = 5
+  log2_len: int = 3
+  p_easy: float = 0.5
+
+  LEFT, ADD, MUL = 0, 1, 2
+
+  def __post_init__(self):
+    # (m − 1)**2 must fit in int32 for mul.
+    _check_ranges(self, m=(2, 46341), log2_len=(0, 12))
+    _check_real(self, p_easy=(0.0, 1.0))
+
+  kind = "mixed"
+  name = property(lambda self: f"mixed_mod{self.m}_len{2 ** self.log2_len}_easy{self.p_easy:g}")
+  question_len = property(lambda self: 1 + 2 * 2 ** self.log2_len)
+  answer_len = property(lambda self: 1)
+  q_vocab = property(lambda self: max(self.m, 3, self.log2_len + 1))
+  a_vocab = property(lambda self: self.m)
+  depth = property(lambda self: self.log2_len)
+
+  def _split(self, q: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(level (...,), x (..., N), ops (..., N))."""
+    n = 2 ** self.log2_len
+    return q[..., 0], q[..., 1:1 + n], q[..., 1 + n:]
+
+  def _apply(self, op: jax.Array, a1: jax.Array, a2: jax.Array) -> jax.Array:
+    """op(a1, a2); any op other than add and mul acts as "left"."""
+    return jnp.where(op == self.ADD, (a1 + a2) % self.m,
+                     jnp.where(op == self.MUL, (a1 * a2) % self.m, a1)).astype(jnp.int32)
+
+  def sample(self, key, n, *, all_levels=False):
+    k_level, k_x, k_easy, k_op = jax.random.split(key, 4)
+    size = 2 ** self.log2_len
+    if all_levels:
+      level = jax.random.randint(k_level, (n,), 0, self.log2_len + 1)
+    else:
+      level = jnp.full((n,), self.log2_len)
+    length = jnp.left_shift(1, level)[:, None]
+    pos = jnp.arange(size)
+    x = jnp.where(pos < length, jax.random.randint(k_x, (n, size), 0, self.m), 0)
+    hard = jax.random.randint(k_op, (n, size), self.ADD, self.MUL + 1)
+    ops = jnp.where(jax.random.bernoulli(k_easy, float(self.p_easy), (n, size)), self.LEFT, hard)
+    ops = jnp.where(pos < length - 1, ops, 0)
+    return jnp.concatenate([level[:, None], x, ops], axis=1).astype(jnp.int32)
+
+  def level(self, q):
+    return q[..., 0]
+
+  def base_answer(self, q):
+    return q[..., 1:2]
+
+  def decompose(self, q):
+    level, x, ops = self._split(q)
+    sub = jnp.maximum(level - 1, 0)
+    half = jnp.left_shift(1, sub)
+    x1, x2 = _halves(x, half)
+    inner = jnp.arange(ops.shape[-1]) < (half - 1)[..., None]  # drops the root op o_{half-1}
+    o1, o2 = (jnp.where(inner, o, 0) for o in _halves(ops, half))
+    q1 = jnp.concatenate([sub[..., None], x1, o1], axis=-1)
+    q2 = jnp.concatenate([sub[..., None], x2, o2], axis=-1)
+    return q1.astype(jnp.int32), q2.astype(jnp.int32)
+
+  def combine(self, q, a1, a2):
+    level, _, ops = self._split(q)
+    root = jnp.left_shift(1, jnp.maximum(level, 1) - 1) - 1  # o_{h-1}, h = 2**(level-1)
+    return self._apply(jnp.take_along_axis(ops, root[..., None], axis=-1), a1, a2)
+
+  def solve(self, q):
+    level, x, ops = self._split(q)
+    vals, first = x, [x[..., 0]]  # vals[p]: the value of the segment [p 2**j, (p + 1) 2**j)
+    for j in range(self.log2_len):
+      h = 2 ** j
+      vals = self._apply(ops[..., h - 1::2 * h], vals[..., 0::2], vals[..., 1::2])
+      first.append(vals[..., 0])
+    stage = jnp.clip(level, 0, self.log2_len)[..., None]
+    return jnp.take_along_axis(jnp.stack(first, axis=-1), stage, axis=-1).astype(jnp.int32)
+
+
+TASKS = {"sum": SumMod, "perm": PermPower, "chain": ChainSum, "lookup": ZipfLookup,
+         "mixed": MixedOps}
 
 
 def make_task(kind: str, **kwargs) -> Task:
-  """'sum' (SumMod: m, log2_len) or 'perm' (PermPower: n, max_power)."""
+  """'sum' (SumMod: m, log2_len), 'perm' (PermPower: n, max_power), 'chain' (ChainSum: m,
+  length), 'lookup' (ZipfLookup: m, log2_len, num_keys, zipf_a, table_seed) or 'mixed' (MixedOps:
+  m, log2_len, p_easy)."""
   if kind not in TASKS:
     raise ValueError(f"unknown task {kind!r}; expected one of {sorted(TASKS)}")
   return TASKS[kind](**kwargs)
