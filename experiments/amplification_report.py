@@ -115,27 +115,49 @@ def share_of_saving(calls: Mapping[str, np.ndarray], numer: tuple[str, str],
                     ) -> tuple[float, float, int]:
   """(share, bootstrap SE over seeds, seeds used): mean(C[a] − C[b]) / mean(C[r] − C[k]) over
   the seeds where all four per-seed call counts are finite (every method reached the target);
-  seeds are paired (the methods share each seed's keys and evaluation questions)."""
+  seeds are paired (the methods share each seed's keys and evaluation questions).  nan where no
+  seed qualifies or the saving C[r] − C[k] is 0 on average (nothing to attribute)."""
   (a, b), (r, k) = numer, denom
   c = np.stack([np.asarray(calls[m], float) for m in (a, b, r, k)])
   c = c[:, np.all(np.isfinite(c), 0)]
   n = c.shape[1]
-  if n == 0:
-    return float("nan"), float("nan"), 0
+  if n == 0 or np.mean(c[2] - c[3]) == 0:
+    return float("nan"), float("nan"), n
   ratio = lambda x: np.mean(x[0] - x[1], -1) / np.mean(x[2] - x[3], -1)
   share = float(ratio(c))
   idx = np.random.default_rng(seed).integers(0, n, (num_boot, n))
-  boot = ratio(c[:, idx])  # (num_boot,)
-  se = float(np.nanstd(boot[np.isfinite(boot)], ddof=1)) if n > 1 else float("nan")
+  with np.errstate(divide="ignore", invalid="ignore"):
+    boot = ratio(c[:, idx])  # (num_boot,)
+  boot = boot[np.isfinite(boot)]
+  se = float(np.std(boot, ddof=1)) if n > 1 and boot.size > 1 else float("nan")
   return share, se, n
+
+
+def _share_cell(calls: Mapping[str, np.ndarray], numer, denom, num_seeds: int) -> str:
+  """A share as 'x ± se', or why there is none: the methods that never reached the target, or
+  no saving to attribute."""
+  share, se, n = share_of_saving(calls, numer, denom)
+  if n == 0:
+    never = [m for m in dict.fromkeys(numer + denom) if not np.any(np.isfinite(calls[m]))]
+    return f"— ({', '.join(never)} never reached)" if never else "— (no seed reached by all)"
+  if np.isnan(share):
+    return f"— (no saving of {denom[1]} over {denom[0]})"
+  return f"{share:.2f} ± {se:.2f}" + ("" if n == num_seeds else f" ({n}/{num_seeds} seeds)")
+
+
+# Paired differences in calls to the target, defined whenever both methods reach it (also where
+# random never does and the shares above are undefined).
+DIFFERENCES = (("confidence", "adversary"), ("adversary_answer", "adversary"),
+               ("blind_coin", "coin"), ("confidence_coin", "coin"))
 
 
 def attribution_rows(results, targets: Sequence[float] = (0.8, 0.95)) -> list[dict]:
   """Per task and target accuracy, the saving in human calls over uniform choice of the
-  adversary and of the coin (paired per seed, mean ± SE), and the shares of `SHARES`: e.g.
+  adversary and of the coin (paired per seed, mean ± SE), the shares of `SHARES`: e.g.
   'adversary over M's confidence' = (C_confidence − C_adversary) / (C_random − C_adversary), the
-  part of the adversary's saving that M's confidence does not also get.  — where a method is
-  missing; '(n/N seeds)' where some seeds never reached the target."""
+  part of the adversary's saving that M's confidence does not also get, and the paired
+  differences of `DIFFERENCES`.  — where a method is missing (or, with the reason, where a share
+  is undefined); '(n/N seeds)' where some seeds never reached the target."""
   rows = []
   for task, histories in results["tasks"].items():
     num_seeds = np.asarray(next(iter(histories.values()))["calls"]).shape[1]
@@ -144,20 +166,22 @@ def attribution_rows(results, targets: Sequence[float] = (0.8, 0.95)) -> list[di
       row = {"task": task, "target": f"{t:g}"}
       for m in ("adversary", "coin"):
         if m in calls and "random" in calls:
-          d = calls["random"] - calls[m]
-          row[f"saving of {m}"] = _fmt(d, 0)
+          row[f"saving of {m}"] = _fmt(calls["random"] - calls[m], 0)
       for label, numer, denom in SHARES:
-        if not all(m in calls for m in numer + denom):
-          continue
-        share, se, n = share_of_saving(calls, numer, denom)
-        row[label] = ("—" if n == 0 else f"{share:.2f} ± {se:.2f}"
-                      + ("" if n == num_seeds else f" ({n}/{num_seeds} seeds)"))
+        if all(m in calls for m in numer + denom):
+          row[label] = _share_cell(calls, numer, denom, num_seeds)
+      for a, b in DIFFERENCES:
+        if a in calls and b in calls:
+          row[f"{a} − {b} (calls)"] = _fmt(calls[a] - calls[b], 0)
       rows.append(row)
   return rows
 
 
 def growth_fit(size: np.ndarray, cost: np.ndarray) -> dict[str, float]:
-  """Least-squares fits cost ≈ a + b·log2(size + 1) and cost ≈ a + b·size: slopes and R²."""
+  """Least-squares fits cost ≈ a + b·log2(size + 1) and cost ≈ a + b·size: slopes and R²
+  (nan with fewer than two distinct sizes: no slope is defined)."""
+  if np.unique(size).size < 2:
+    return dict(log_slope=np.nan, log_r2=np.nan, lin_slope=np.nan, lin_r2=np.nan)
   out = {}
   for name, x in (("log", np.log2(size + 1.0)), ("lin", size.astype(float))):
     design = np.stack([np.ones_like(x), x], 1)
@@ -191,6 +215,64 @@ def transparency_rows(results) -> list[dict]:
           "R² linear": fmt_mean_se([f["lin_r2"] for f in fits], 2),
       })
   return rows
+
+
+def _mean_where(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+  """Per seed (rows), the mean of x over the trees (columns) where w holds (nan: none)."""
+  w = np.asarray(w, bool)
+  n = w.sum(-1)
+  return np.where(n > 0, np.sum(np.where(w, x, 0.0), -1) / np.maximum(n, 1), np.nan)
+
+
+def real_error_rows(results) -> list[dict]:
+  """Per task, M of a trained method and search order (`real_errors.SCORES`): unfoldings to
+  find a locally wrong node in M's own trees (over trees that have one; mean ± SE over seeds),
+  on the trees whose errors cancel (right root), at the largest trees, and the growth per
+  doubling of the tree (log fit over the trees with an error, per seed); the share of trees with
+  an error and of cancelling ones."""
+  rows = []
+  for task, by_method in results.get("real_errors", {}).items():
+    for method, c in by_method.items():
+      err, cancels = np.asarray(c["has_error"], bool), np.asarray(c["cancels"], bool)
+      size = np.asarray(c["size"])
+      big = err & (size >= size.max() * 0.75)
+      for score in ("adversary", "confidence", "truth", "oracle", "random"):
+        cost = np.asarray(c[score], float)
+        fits = [growth_fit(size[s][err[s]], cost[s][err[s]]) for s in range(size.shape[0])]
+        rows.append({
+            "task": task, "M of": method, "search order": score,
+            "trees with an error": _fmt(err.mean(-1), 3),
+            "cancelling (right root)": _fmt(cancels.mean(-1), 3),
+            "unfoldings": _fmt(_mean_where(cost, err), 2),
+            "on cancelling": _fmt(_mean_where(cost, cancels), 2),
+            "at the largest trees": _fmt(_mean_where(cost, big), 2),
+            "per doubling (log fit)": _fmt([f["log_slope"] for f in fits], 2),
+        })
+  return rows
+
+
+def plot_real_errors(results, path: str | None = None):
+  """Unfoldings to find M's real error against tree size, by search order (mean over seeds of
+  the per-size means over trees with an error), one panel per (task, M)."""
+  panels = [(t, m, c) for t, by in results["real_errors"].items() for m, c in by.items()]
+  fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+  colors = dict(adversary="C3", confidence="C6", truth="C2", oracle="k", random="C0")
+  for ax, (task, method, c) in zip(axes[0], panels):
+    size, err = np.asarray(c["size"]), np.asarray(c["has_error"], bool)
+    sizes = np.unique(size[err])
+    for score, color in colors.items():
+      cost = np.asarray(c[score], float)
+      per_seed = np.array([[cost[s][err[s] & (size[s] == v)].mean()
+                            if np.any(err[s] & (size[s] == v)) else np.nan for v in sizes]
+                           for s in range(size.shape[0])])
+      ax.plot(sizes, np.nanmean(per_seed, 0), "o-", ms=3, color=color, label=score)
+    ax.plot(sizes, np.log2(sizes + 1), "k:", lw=1, label="log2(n + 1)")
+    ax.set_xlabel("tree size n (nodes)")
+    ax.set_ylabel("unfoldings to find M's error")
+    ax.set_title(f"M's real errors, {task} ({method})", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+  return save_figure(fig, path)
 
 
 def plot_accuracy(results, path: str | None = None):
@@ -242,16 +324,21 @@ def plot_transparency(results, path: str | None = None):
 
 
 def write_report(results, config, workdir: str) -> str:
-  """results.json, table.md, accuracy_vs_calls.png, transparency.png; returns the table text."""
+  """results.json, table.md, accuracy_vs_calls.png, real_errors.png, transparency.png; returns
+  the table text."""
   os.makedirs(workdir, exist_ok=True)
   targets = (config.target_accuracy, config.target_accuracy_high)
   acc = markdown_table(accuracy_rows(results, targets))
   att = attribution_rows(results, targets)
   cols = list(dict.fromkeys(k for r in att for k in r))
   tra = markdown_table(transparency_rows(results))
+  real = real_error_rows(results)
   text = (f"## Accuracy against human calls ({config.num_seeds} seeds, mean ± SE)\n\n{acc}\n\n"
           f"## Where the saving comes from (calls to the target; shares of the saving over "
           f"random, bootstrap SE over seeds)\n\n{markdown_table(att, cols)}\n\n"
+          + (f"## M's real errors found by the trained adversary ({config.num_seeds} seeds × "
+             f"{config.real_errors.num_trees} trees)\n\n{markdown_table(real)}\n\n"
+             if real else "") +
           f"## Planted-error search ({config.num_seeds} seeds × "
           f"{config.transparency.num_trees} trees)\n\n{tra}\n")
   with open(os.path.join(workdir, "table.md"), "w") as f:
@@ -262,4 +349,6 @@ def write_report(results, config, workdir: str) -> str:
     plot_accuracy(results, os.path.join(workdir, "accuracy_vs_calls.png"))
   if results["transparency"]:
     plot_transparency(results, os.path.join(workdir, "transparency.png"))
+  if any(results.get("real_errors", {}).values()):
+    plot_real_errors(results, os.path.join(workdir, "real_errors.png"))
   return text

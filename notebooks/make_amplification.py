@@ -50,8 +50,18 @@ Supervised learning on true answers (one call per label) is the upper anchor; M'
 confidence as the score (dashed) and a blind coin are the controls a saving must beat."""),
     new_code_cell("""config = get_config("smoke")
 config.methods = "adversary,random,confidence,coin,blind_coin,always,supervised"
-results = {"tasks": {t.name: experiment.train_methods(config, t, stream=1)}}
+t, learners = tasks.ChainSum(m=3, length=4), {}
+results = {"tasks": {t.name: experiment.train_methods(config, t, stream=1, learners=learners)}}
 report.plot_accuracy(results);"""),
+    new_markdown_cell("""## M's real errors, searched with the trained adversary
+In M's own tree of a question (the human's decomposition, M's answer at every node) a node is
+locally wrong when unfolding it shows a mistake (a base answer, or an answer that is not the
+combination of M's own sub-answers).  Adv, M's confidence, the truth, a random order and the
+subtree oracle each order a best-first search; errors that cancel leave the root right."""),
+    new_code_cell("""results["real_errors"] = {t.name: {"adversary": experiment.real_error_costs(
+    config, t, *learners["adversary"], stream=200)}}
+report.plot_real_errors(results)
+display(Markdown(report.markdown_table(report.real_error_rows(results))))"""),
     new_markdown_cell("""## Transparency: unfoldings to find a planted error
 A consistent tree with one wrong leaf; best-first search by the perfect adversary (oracle), a
 trained critic, or a random order.  The post expects O(log n) with a good adversary."""),

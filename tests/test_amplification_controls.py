@@ -174,3 +174,30 @@ def test_trained_alpha_follows_the_schedule():
   h = tr.run(jax.random.split(KEY(8), 1), m, 8, 4, task.sample(KEY(9), 16), anneal_steps=9)
   want = [np.mean([at(s, m) for s in range(c, c + 4)]) for c in (0, 4)]
   np.testing.assert_allclose(h["alpha"][1:, 0], want, rtol=1e-6)
+
+
+def _reaching(calls_per_seed, reached=True):
+  """A history whose accuracy jumps to 1 (or stays 0) at the given per-seed calls."""
+  c = np.asarray(calls_per_seed, float)
+  return dict(calls=np.stack([0 * c, c]), accuracy=np.stack([0 * c, 0 * c + float(reached)]),
+              calls_per_question=np.ones((2, c.size)))
+
+
+def test_attribution_shares_exact():
+  """Shares and paired differences of calls to the target on constructed histories: the exact
+  ratio of mean differences; an undefined share says why."""
+  h = dict(random=_reaching([100, 120]), adversary=_reaching([40, 60]),
+           confidence=_reaching([70, 70]), coin=_reaching([80, 80]),
+           blind_coin=_reaching([80, 80]), confidence_coin=_reaching([9, 9], reached=False))
+  share, se, n = report.share_of_saving({m: report.calls_to(x, 0.8) for m, x in h.items()},
+                                        ("confidence", "adversary"), ("random", "adversary"))
+  assert n == 2 and share == pytest.approx(20 / 60) and np.isfinite(se)
+  row = report.attribution_rows({"tasks": {"t": h}}, (0.8,))[0]
+  assert row["adversary over M's confidence"].startswith("0.33 ± ")
+  assert row["confidence − adversary (calls)"].startswith("20 ± 10")
+  assert row["coin over M's confidence coin"] == "— (confidence_coin never reached)"
+  assert row["coin: where (coin over blind coin)"] == "0.00 ± 0.00"
+  # No saving of the adversary over random: nothing to attribute.
+  h["adversary"] = h["confidence"] = _reaching([100, 120])
+  row = report.attribution_rows({"tasks": {"t": h}}, (0.8,))[0]
+  assert row["adversary over M's confidence"] == "— (no saving of adversary over random)"

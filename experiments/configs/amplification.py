@@ -30,7 +30,9 @@ CORE = ("adversary", "random", "confidence", "coin", "blind_coin", "confidence_c
 METHODS = CORE + ("adversary_roots", "adversary_cold", "iterate")
 
 
-STEPS = 1000  # default training steps of the uneven tasks
+# Default training steps per task kind, from pilots (BUILD_NOTES): where random reaches 0.8
+# (chain) or every method's accuracy has flattened (lookup, mixed).
+STEPS = dict(chain=1000, lookup=2000, mixed=2000, sum=2000, perm=400)
 
 
 def _set_steps(c: ml_collections.ConfigDict, n: int) -> None:
@@ -46,20 +48,19 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.prng_impl = "rbg"        # jax.random key implementation (rbg compiles far faster on CPU)
   c.fast_compile = False     # XLA options that trade run speed for compile speed
   c.tasks = "chain,lookup,mixed"
-  c.chain = ml_collections.ConfigDict(dict(m=3, length=8))      # Σ of 8 mod 3, peeled one by one
-  c.lookup = ml_collections.ConfigDict(dict(m=5, log2_len=2, num_keys=64, zipf_a=1.2,
+  c.chain = ml_collections.ConfigDict(dict(m=3, length=6))      # Σ of 6 mod 3, peeled one by one
+  c.lookup = ml_collections.ConfigDict(dict(m=5, log2_len=2, num_keys=128, zipf_a=1.0,
                                             table_seed=0))      # Σ of 4 table values mod 5
-  c.mixed = ml_collections.ConfigDict(dict(m=5, log2_len=3, p_easy=0.5))  # 8 leaves, 7 ops
+  c.mixed = ml_collections.ConfigDict(dict(m=5, log2_len=2, p_easy=0.5))  # 4 leaves, 3 ops
   c.sum = ml_collections.ConfigDict(dict(m=3, log2_len=3))      # Σ of 8 numbers mod 3
   c.perm = ml_collections.ConfigDict(dict(n=4, max_power=8))    # p**k, p ∈ S_4, k ≤ 8
   c.methods = ",".join(CORE)
   c.adv_widths = ()          # Adv's size sweep: methods adversary_w<w> (critic_hidden's depth)
-  steps = dict(chain=STEPS, lookup=STEPS, mixed=STEPS, sum=2000, perm=400)
-  c.num_steps = ml_collections.ConfigDict(steps)  # per task kind
+  c.num_steps = ml_collections.ConfigDict(STEPS)  # per task kind
   # Length of the α schedules (coin's anneal, iterate's warm-up fraction), per task kind; after
   # it α stays at its end value.  Set equal to num_steps in every preset; kept when num_steps is
   # raised to extend a run (it is part of the run identity, num_steps is not).
-  c.anneal_steps = ml_collections.ConfigDict(steps)
+  c.anneal_steps = ml_collections.ConfigDict(STEPS)
   c.eval_every = 100
   c.batch_size = 32          # root questions per step
   c.num_eval = 1000          # held-out questions (fresh, of the training distribution)
@@ -75,6 +76,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.coin_alpha_end = -0.5    # … to here
   c.target_accuracy = 0.8    # the table reports human calls to first reach this accuracy …
   c.target_accuracy_high = 0.95  # … and this one
+
+  # Transparency with the real adversary: each listed method's trained Adv searches its own M's
+  # trees (num_trees questions of every level per seed) for M's real errors.
+  c.real_errors = ml_collections.ConfigDict(dict(methods="adversary", num_trees=1000))
 
   c.transparency = ml_collections.ConfigDict()
   c.transparency.tasks = "perm,sum"
@@ -97,11 +102,13 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.transparency.tasks = "perm"
     c.transparency.perm.max_power = 8
     c.transparency.num_trees, c.transparency.critic_steps = 100, 50
+    c.real_errors.num_trees = 200
     c.transparency.critic_hidden = (32,)
   elif preset == "full":
     c.num_seeds, c.eval_every, c.batch_size = 5, 250, 64
     _set_steps(c, 6000)
     c.tasks, c.methods, c.adv_widths = "chain,lookup,mixed,sum,perm", ",".join(METHODS), (16, 256)
+    c.real_errors.methods = "adversary,adversary_answer"
     c.hidden, c.critic_hidden, c.imitator_hidden = (256, 256), (128, 128), (128, 128)
     c.sum.log2_len, c.perm.n, c.perm.max_power = 3, 5, 16
     c.transparency.perm.max_power = 64

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import jax
 import numpy as np
 
-from lprior.amplification import iterate, transparency
+from lprior.amplification import iterate, real_errors, transparency
 from lprior.amplification.tasks import TASKS, Task, make_task
 from lprior.xla import compiler_options
 
@@ -88,6 +88,12 @@ def check_config(config) -> None:
       raise ValueError(f"unknown method {name!r} in config.methods; expected some of "
                        f"{sorted(known)}")
   _check_transparency(config.transparency)
+  for name in config.real_errors.methods.split(","):
+    if name and name not in config.methods.split(","):
+      raise ValueError(f"config.real_errors.methods names {name!r}, which is not in "
+                       f"config.methods ({config.methods!r})")
+  n = config.real_errors.num_trees
+  _require(isinstance(n, int) and n >= 1, "real_errors.num_trees", n, "an int >= 1")
 
 
 def run_identity(config) -> dict[str, Any]:
@@ -134,9 +140,11 @@ def trainer(task: Task, **kwargs) -> iterate.Trainer:
 
 def train_methods(config, task: Task, stream: int,
                   on_eval: Callable[[str], OnEval | None] = lambda name: None,
-                  store: Store | None = None) -> dict[str, iterate.History]:
+                  store: Store | None = None, learners: dict | None = None
+                  ) -> dict[str, iterate.History]:
   """{method: history} (arrays (num_evals, num_seeds)) for the methods in config.methods; with
-  a store, each resumes from and saves to it."""
+  a store, each resumes from and saves to it; a `learners` dict receives {method: (its model
+  functions, its final learners)}."""
   check_config(config)
   keys = seed_keys(config, stream)
   eval_q = task.sample(iterate.fold_keys(keys, 10 ** 6)[0], config.num_eval)
@@ -151,9 +159,27 @@ def train_methods(config, task: Task, stream: int,
     kept = {} if store is None else dict(
         restore=lambda like, m=name: store.restore(task, m, like, steps),
         save=lambda learner, history, m=name: store.save(task, m, learner, history))
-    out[name] = tr.run(keys, method, steps, config.eval_every, eval_q, on_eval(name),
-                       anneal_steps=anneal_steps(config, task), **kept)
+    out[name], final = tr.run(keys, method, steps, config.eval_every, eval_q, on_eval(name),
+                              anneal_steps=anneal_steps(config, task), return_learner=True,
+                              **kept)
+    if learners is not None:
+      learners[name] = (tr.fns, final)
   return out
+
+
+def real_error_costs(config, task: Task, fns, learner: iterate.Learner, stream: int) -> Costs:
+  """`real_errors.search_costs` in M's own trees of config.real_errors.num_trees questions of
+  every level, for each seed's trained (M, Adv): arrays (num_seeds, num_trees)."""
+  keys = seed_keys(config, stream)
+  n = config.real_errors.num_trees
+
+  def one(key, params):
+    k_q, k_order = jax.random.split(key)
+    return real_errors.search_costs(k_order, task, fns, params,
+                                    task.sample(k_q, n, all_levels=True))
+
+  opts = compiler_options(config.fast_compile)
+  return jax.device_get(jax.jit(jax.vmap(one), compiler_options=opts)(keys, learner.params))
 
 
 def transparency_costs(config, kind: str, stream: int) -> Costs:
@@ -188,15 +214,25 @@ def _kinds(names: str, key: str = "tasks") -> list[str]:
 
 def run(config, on_eval: Callable[[Task, str], OnEval | None] = lambda task, method: None,
         store: Store | None = None) -> dict[str, Any]:
-  """{'tasks': {task name: {method: history}}, 'transparency': {task name: costs}}; the config
-  is checked first; with a store, training resumes from it and transparency is cached in it."""
+  """{'tasks': {task name: {method: history}}, 'real_errors': {task name: {method: costs}}
+  (M's real errors searched with the methods' trained Adv, `real_error_costs`), 'transparency':
+  {task name: costs}}; the config is checked first; with a store, training resumes from it and
+  both searches are cached in it (the real-error one per number of training steps)."""
   check_config(config)
-  results: dict[str, Any] = {"tasks": {}, "transparency": {}}
+  results: dict[str, Any] = {"tasks": {}, "transparency": {}, "real_errors": {}}
+  searched = [m for m in config.real_errors.methods.split(",") if m]
   for i, kind in enumerate(_kinds(config.tasks)):
     task = make_task(kind, **config[kind].to_dict())
+    learners = {}
     results["tasks"][task.name] = train_methods(config, task, stream=1 + i,
                                                 on_eval=lambda m, t=task: on_eval(t, m),
-                                                store=store)
+                                                store=store, learners=learners)
+    found = {}
+    for m in searched:
+      compute = functools.partial(real_error_costs, config, task, *learners[m], stream=200 + i)
+      name = f"{task.name}-{m}-real_errors-step{num_steps(config, task)}"
+      found[m] = compute() if store is None else store.transparency(name, compute)
+    results["real_errors"][task.name] = found
   results["transparency"] = all_transparency_costs(config, store)
   return results
 

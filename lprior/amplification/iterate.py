@@ -363,13 +363,15 @@ class Trainer:
           eval_questions: jax.Array, callback: Callable[[int, dict[str, np.ndarray]], Any] | None
           = None, *, anneal_steps: int | None = None,
           restore: Callable[[Learner], tuple[Learner, History] | None] | None = None,
-          save: Callable[[Learner, History], Any] | None = None) -> History:
+          save: Callable[[Learner, History], Any] | None = None, return_learner: bool = False
+          ) -> History | tuple[History, Learner]:
     """Train len(seed_keys) independent learners; evaluate every `eval_every` steps.
 
     α follows a schedule of `anneal_steps` steps (default num_steps).  `restore(like)` (like:
     `self.like(seed_keys)`) may return (learners, history) saved after a chunk: training goes on
     from its step exactly as an uninterrupted run would (keys fold in the step), its rows are
-    replayed to `callback`.  `save(learners, history)` is called after every chunk.
+    replayed to `callback`.  `save(learners, history)` is called after every chunk.  With
+    return_learner, the final learners (a leading seed axis) come back beside the history.
     """
     if method.imitate and not self.imitate:
       raise ValueError(f"method {method.name!r} needs imitators; build the Trainer with "
@@ -410,7 +412,8 @@ class Trainer:
       record(learner, aux)
       if save is not None:
         save(learner, stack_rows(rows, len(seed_keys)))
-    return stack_rows(rows, len(seed_keys))
+    history = stack_rows(rows, len(seed_keys))
+    return (history, learner) if return_learner else history
 
 
 def _check_resumed(learner: Learner, rows: Sequence[dict[str, np.ndarray]], num_steps: int,

@@ -85,9 +85,10 @@ def ancestors(h: Heap, slot: jax.Array) -> jax.Array:
   return mask
 
 
-def unfoldings(priority: jax.Array, tree: PlantedTree) -> jax.Array:
+def unfoldings_to(priority: jax.Array, valid: jax.Array, target: jax.Array) -> jax.Array:
   """Best-first search from the root, lowest priority first: how many nodes are unfolded until
-  the planted error is (the error's own unfolding included)   -> () int32."""
+  one in `target` is (its own unfolding included; every valid node when none is)
+  priority (N,), valid (N,) bool, target (N,) bool -> () int32."""
   chex.assert_rank(priority, 1)
   n = priority.shape[0]
   h = heap((n + 1).bit_length() - 2)
@@ -101,11 +102,16 @@ def unfoldings(priority: jax.Array, tree: PlantedTree) -> jax.Array:
   def body(s):
     frontier, count, _ = s
     j = jnp.argmin(jnp.where(frontier, priority, jnp.inf))
-    children = (parent == j) & (slots > 0) & tree.valid
-    return (frontier.at[j].set(False) | children, count + 1, j == tree.error)
+    children = (parent == j) & (slots > 0) & valid
+    return (frontier.at[j].set(False) | children, count + 1, target[j])
 
   _, count, _ = jax.lax.while_loop(cond, body, (slots == 0, jnp.int32(0), jnp.bool_(False)))
   return count
+
+
+def unfoldings(priority: jax.Array, tree: PlantedTree) -> jax.Array:
+  """`unfoldings_to` the planted error   -> () int32."""
+  return unfoldings_to(priority, tree.valid, jnp.arange(priority.shape[0]) == tree.error)
 
 
 def oracle_scores(task: Task, tree: PlantedTree) -> jax.Array:
