@@ -182,8 +182,8 @@ def amplify(key: jax.Array, task: Task, fns: Fns, params: dict[str, PyTree], roo
     reply, _ = human.ask(task, q, human.no_calls())
     use = jnp.zeros((n,), bool)
     if fns.imitate:
-      d_logits = jnp.where(reply_mask, fns.dec(params["dec"], q), -1e9)
-      d_score = fns.dec_adv(params["dec_adv"], (q, jax.nn.softmax(d_logits)))
+      d_logits = jnp.where(reply_mask, fns.dec(fns.params_of(params, "dec"), q), -1e9)
+      d_score = fns.dec_adv(fns.params_of(params, "dec_adv"), (q, jax.nn.softmax(d_logits)))
       use = _use_model(dec_noise, policy, d_score, alpha)
       reply = _select(use, human.decode_reply(task, models.decode(d_logits)), reply)
     return reply, reply.is_answer | last, use
@@ -218,8 +218,9 @@ def amplify(key: jax.Array, task: Task, fns: Fns, params: dict[str, PyTree], roo
     h_comb = task.combine(q, a1, a2)
     if not fns.imitate:
       return comb_in, h_comb, h_comb, jnp.zeros((n,), bool)
-    c_logits = fns.comb(params["comb"], comb_in)
-    c_score = fns.comb_adv(params["comb_adv"], (comb_in, jax.nn.softmax(c_logits)))
+    c_logits = fns.comb(fns.params_of(params, "comb"), comb_in)
+    c_score = fns.comb_adv(fns.params_of(params, "comb_adv"),
+                           (comb_in, jax.nn.softmax(c_logits)))
     use = _use_model(comb_noise, policy, c_score, alpha)
     return comb_in, h_comb, jnp.where(use[:, None], models.decode(c_logits), h_comb), use
 

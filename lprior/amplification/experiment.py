@@ -155,7 +155,7 @@ def train_methods(config, task: Task, stream: int,
                  learning_rate=config.learning_rate, hidden=tuple(config.hidden),
                  critic_hidden=tuple(method.critic_hidden or config.critic_hidden),
                  imitator_hidden=tuple(config.imitator_hidden), adv_reads=method.adv_reads,
-                 fast_compile=config.fast_compile)
+                 shared=method.shared, fast_compile=config.fast_compile)
     kept = {} if store is None else dict(
         restore=lambda like, m=name: store.restore(task, m, like, steps),
         save=lambda learner, history, m=name: store.save(task, m, learner, history))

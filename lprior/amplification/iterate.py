@@ -57,6 +57,7 @@ class Method:
   adv_reads: str = "distribution" # models.ADV_READS: what Adv sees of M's output
   critic_hidden: tuple[int, ...] | None = None  # Adv's widths (None: the experiment's)
   root_pool: int = 1              # > 1: Adv picks each batch's roots from this many times more
+  shared: bool = False            # the imitators are M and Adv (the post's shared-parameter form)
 
   def __post_init__(self):
     if self.rule not in RULES + ("supervised",):
@@ -69,6 +70,8 @@ class Method:
     if not (isinstance(self.root_pool, int) and self.root_pool >= 1):
       raise ValueError(f"method {self.name!r}: root_pool must be an int >= 1, got "
                        f"{self.root_pool!r}")
+    if self.shared and not self.imitate:
+      raise ValueError(f"method {self.name!r}: shared needs imitators (distill or imitators)")
     if not 0.0 <= self.alpha_warmup < 1.0:
       raise ValueError(f"method {self.name!r}: alpha_warmup must be in [0, 1), got "
                        f"{self.alpha_warmup}")
@@ -108,10 +111,11 @@ def standard_methods(alpha: float = -0.3, coin_alpha: tuple[float, float] = (0.0
   controls: 'confidence' and 'confidence_coin' read M's confidence instead of Adv,
   'blind_coin' a constant score per tree (as many recursions as the coin, placed blindly);
   'adversary_answer' is Adv reading only M's answer; 'adversary_roots' lets Adv pick the roots
-  (from 4× the batch)."""
+  (from 4× the batch); 'iterate_shared' is 'iterate' with the imitators in the post's
+  shared-parameter form (M and Adv themselves)."""
   t = dict(temperature=temperature)
   coin = dict(alpha_start=coin_alpha[0], alpha_end=coin_alpha[1], **t)
-  return {
+  methods = {
       "adversary": Method("adversary", "adversary", **t),
       "confidence": Method("confidence", "adversary", source="confidence", **t),
       "adversary_answer": Method("adversary_answer", "adversary", adv_reads="answer", **t),
@@ -127,6 +131,9 @@ def standard_methods(alpha: float = -0.3, coin_alpha: tuple[float, float] = (0.0
                         distill=True, alpha_start=NEVER_CONFIDENT, alpha_end=alpha,
                         alpha_warmup=iterate_warmup, alpha_step=True, **t),
   }
+  methods["iterate_shared"] = dataclasses.replace(methods["iterate"], name="iterate_shared",
+                                                  shared=True)
+  return methods
 
 
 def _masked_mean(x: jax.Array, w: jax.Array) -> jax.Array:
@@ -170,10 +177,11 @@ def tree_losses(params: dict[str, PyTree], task: Task, fns: Fns, tree: Tree,
                           dflat.expanded)
     total, out["distill_loss"] = total + d_loss, d_loss
   if fns.imitate:
-    dec, dec_adv = _imitation_loss(fns.dec, fns.dec_adv, params["dec"], params["dec_adv"],
+    of = lambda name: fns.params_of(params, name)
+    dec, dec_adv = _imitation_loss(fns.dec, fns.dec_adv, of("dec"), of("dec_adv"),
                                    flat.questions, flat.human_reply, flat.asked_human,
                                    human.reply_vocab_mask(task))
-    comb, comb_adv = _imitation_loss(fns.comb, fns.comb_adv, params["comb"], params["comb_adv"],
+    comb, comb_adv = _imitation_loss(fns.comb, fns.comb_adv, of("comb"), of("comb_adv"),
                                      flat.combine_inputs, flat.human_combined, flat.combined_human)
     total = total + dec + dec_adv + comb + comb_adv
     out.update(dec_loss=dec, dec_adv_loss=dec_adv, comb_loss=comb, comb_adv_loss=comb_adv)
@@ -277,7 +285,7 @@ class Trainer:
   def __init__(self, task: Task, *, imitate: bool, batch_size: int, learning_rate: float,
                hidden: Sequence[int], critic_hidden: Sequence[int],
                imitator_hidden: Sequence[int] | None = None, adv_reads: str = "distribution",
-               fast_compile: bool = False):
+               shared: bool = False, fast_compile: bool = False):
     if batch_size < 1:
       raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if not learning_rate > 0:
@@ -287,7 +295,8 @@ class Trainer:
     opts = compiler_options(fast_compile)
     self.fns, self._init_params = models.build_models(
         task, hidden=hidden, critic_hidden=critic_hidden, imitate=imitate,
-        imitator_hidden=imitator_hidden, adv_reads=adv_reads, compiler_options=opts)
+        imitator_hidden=imitator_hidden, adv_reads=adv_reads, shared=shared,
+        compiler_options=opts)
     self._chunk = jax.jit(self._chunk_impl, static_argnums=(4, 5, 6, 7, 8, 9),
                           compiler_options=opts)
     self._eval = jax.jit(jax.vmap(lambda p, q: evaluate(p, task, self.fns, q), (0, None)),
@@ -376,6 +385,9 @@ class Trainer:
     if method.imitate and not self.imitate:
       raise ValueError(f"method {method.name!r} needs imitators; build the Trainer with "
                        "imitate=True")
+    if method.shared != self.fns.shared:
+      raise ValueError(f"method {method.name!r} has shared={method.shared}; build the Trainer "
+                       f"with shared={method.shared}")
     if num_steps < 1 or eval_every < 1 or num_steps % eval_every:
       raise ValueError("num_steps must be a positive multiple of eval_every (one compiled chunk), "
                        f"got {num_steps}, {eval_every}")
