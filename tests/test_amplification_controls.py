@@ -201,3 +201,22 @@ def test_attribution_shares_exact():
   h["adversary"] = h["confidence"] = _reaching([100, 120])
   row = report.attribution_rows({"tasks": {"t": h}}, (0.8,))[0]
   assert row["adversary over M's confidence"] == "— (no saving of adversary over random)"
+
+
+def test_adv_picks_m_s_error_above_chance_after_training_and_at_chance_before():
+  """On Σ8 mod 3 (halves exchangeable), over held-out questions with exactly one wrong
+  subquestion: at initialisation every seed's pick rate is within 4 binomial SEs of 0.5; after
+  200 steps of adversary amplification every seed's is above that band, and Adv beats M's own
+  confidence (paired over 8 seeds, by more than 3 SE)."""
+  task = tasks.SumMod(m=3, log2_len=3)
+  tr = iterate.Trainer(task, imitate=False, batch_size=32, learning_rate=3e-3, hidden=(64,),
+                       critic_hidden=(64,), fast_compile=True)
+  n_eval = 1000
+  h = tr.run(jax.random.split(KEY(0), 8), iterate.standard_methods()["adversary"], 200, 100,
+             task.sample(KEY(1), n_eval))
+  band = 4 * np.sqrt(0.25 / (h["one_wrong"] * n_eval))  # 4 binomial SEs per seed
+  before, after = h["adv_pick"][0], h["adv_pick"][-1]
+  assert np.all(np.abs(before - 0.5) < band[0]), (before, band[0])
+  assert np.all(after > 0.5 + band[-1]), (after, band[-1])
+  gain = after - h["conf_pick"][-1]
+  assert gain.mean() > 3 * gain.std(ddof=1) / np.sqrt(gain.size), gain
