@@ -37,16 +37,20 @@ def test_shared_form_has_m_and_adv_only_with_the_separate_forms_shapes():
 
 
 def _imitation_grads(shared):
-  """Gradients of the imitators' losses alone (M's and Adv's losses left out)."""
+  """Gradients of the imitators' losses alone (M's and Adv's losses left out), compiled."""
   fns, params = _models(shared)
   roots = TASK.sample(KEY(2), 8)
-  tree = amplify.amplify_batch(KEY(3), TASK, fns, params, roots, amplify.make_policy("always"))
 
-  def loss(p):
-    out = iterate.tree_losses(p, TASK, fns, tree)[1]
-    return out["dec_loss"] + out["comb_loss"] + out["dec_adv_loss"] + out["comb_adv_loss"]
+  def grads(params):
+    tree = amplify.amplify_batch(KEY(3), TASK, fns, params, roots, amplify.make_policy("always"))
 
-  return jax.grad(loss)(params)
+    def loss(p):
+      out = iterate.tree_losses(p, TASK, fns, tree)[1]
+      return out["dec_loss"] + out["comb_loss"] + out["dec_adv_loss"] + out["comb_adv_loss"]
+
+    return jax.grad(loss)(params)
+
+  return jax.jit(grads, compiler_options=FAST_COMPILE)(params)
 
 
 def test_imitation_losses_train_m_and_adv_only_in_the_shared_form():
