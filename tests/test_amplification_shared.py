@@ -18,8 +18,8 @@ def _models(shared):
                             imitator_hidden=(16,), shared=shared, compiler_options=FAST_COMPILE)
 
 
-def test_shared_form_has_m_and_adv_only_with_the_separate_forms_shapes():
-  (fs, ps), (fx, px) = _models(True), _models(False)
+def _check_shapes(fs, ps, fx, px):
+  """The shared form has {m, adv} only and every use gives the separate form's shapes."""
   assert set(ps) == {"m", "adv"} and set(px) == {"m", "adv", *models.IMITATORS}
   q = TASK.sample(KEY(1), 5)
   comb_in = jnp.concatenate([q, TASK.solve(q), TASK.solve(q)], -1)
@@ -54,6 +54,7 @@ def _imitation_grads(shared):
 
 
 def test_imitation_losses_train_m_and_adv_only_in_the_shared_form():
+  _check_shapes(*_models(True), *_models(False))
   norm = lambda t: float(sum(jnp.sum(jnp.abs(x)) for x in jax.tree.leaves(t)))
   g = _imitation_grads(True)
   assert norm(g["m"]) > 0 and norm(g["adv"]) > 0
