@@ -123,9 +123,15 @@ def test_adversarial_roots_are_the_lowest_scored():
   task, fns, params = _sum_models()
   fns = fns._replace(adv=_first_entry_adv(1.0))
   cand = task.sample(KEY(4), 64)
-  picked = iterate.adversarial_roots(KEY(5), fns, params, cand, 16, 1e-4)
+  pick = lambda source: iterate.adversarial_roots(
+      KEY(5), fns, params, cand, 16, amplify.make_policy(temperature=1e-4, source=source))
   expect = np.sort(-np.asarray(cand[:, 1]))[:16]
-  np.testing.assert_array_equal(np.sort(-np.asarray(picked[:, 1])), expect)
+  np.testing.assert_array_equal(np.sort(-np.asarray(pick("adversary")[:, 1])), expect)
+  # M's confidence as the score (confidence_roots): the least confident candidates.
+  logits = fns.m(params["m"], cand)
+  conf = np.asarray(models.quality(logits, models.decode(logits)))
+  rows = lambda a: sorted(map(tuple, np.asarray(a).tolist()))
+  assert rows(pick("confidence")) == rows(np.asarray(cand)[np.argsort(conf)[:16]])
 
 
 def _recount(task, tree, i):

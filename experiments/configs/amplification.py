@@ -23,12 +23,14 @@ import ml_collections
 # recursions with annealed α; iterate: adversary with distillation, then H′ swaps in the models
 # (imitators, M) where Adv clears α.  The controls: confidence / confidence_coin (M's own
 # confidence as the score), blind_coin (the coin's schedule, a constant score per tree).  Adv
-# itself: adversary_answer (Adv reads only M's answer), adversary_roots (Adv picks the roots),
+# itself: adversary_answer (Adv reads only M's answer), adversary_roots (Adv picks the roots;
+# its control confidence_roots: M's confidence picks roots and subquestions),
 # adversary_w<w> (Adv at width w, for each w in adv_widths); iterate_shared: iterate with the
 # post's shared-parameter form (the imitators are M and Adv called on a transformed input).
 CORE = ("adversary", "random", "confidence", "coin", "blind_coin", "confidence_coin",
         "adversary_answer", "always", "supervised")
-METHODS = CORE + ("adversary_roots", "adversary_cold", "iterate", "iterate_shared")
+METHODS = CORE + ("adversary_roots", "confidence_roots", "adversary_cold", "iterate",
+                  "iterate_shared")
 
 
 # Default training steps per task kind, from pilots (BUILD_NOTES): where random reaches 0.8

@@ -26,7 +26,8 @@ import numpy as np
 import optax
 
 from lprior.amplification import human, models
-from lprior.amplification.amplify import RULES, Policy, Tree, amplify_batch, make_policy
+from lprior.amplification.amplify import (RULES, Policy, Tree, amplify_batch, make_policy,
+                                          policy_scores)
 from lprior.amplification.distill import distill
 from lprior.amplification.human import Calls
 from lprior.amplification.models import Fns
@@ -111,7 +112,8 @@ def standard_methods(alpha: float = -0.3, coin_alpha: tuple[float, float] = (0.0
   controls: 'confidence' and 'confidence_coin' read M's confidence instead of Adv,
   'blind_coin' a constant score per tree (as many recursions as the coin, placed blindly);
   'adversary_answer' is Adv reading only M's answer; 'adversary_roots' lets Adv pick the roots
-  (from 4× the batch); 'iterate_shared' is 'iterate' with the imitators in the post's
+  (from 4× the batch), 'confidence_roots' is its control (M's confidence picks the roots and the
+  subquestions); 'iterate_shared' is 'iterate' with the imitators in the post's
   shared-parameter form (M and Adv themselves)."""
   t = dict(temperature=temperature)
   coin = dict(alpha_start=coin_alpha[0], alpha_end=coin_alpha[1], **t)
@@ -120,6 +122,8 @@ def standard_methods(alpha: float = -0.3, coin_alpha: tuple[float, float] = (0.0
       "confidence": Method("confidence", "adversary", source="confidence", **t),
       "adversary_answer": Method("adversary_answer", "adversary", adv_reads="answer", **t),
       "adversary_roots": Method("adversary_roots", "adversary", root_pool=4, **t),
+      "confidence_roots": Method("confidence_roots", "adversary", source="confidence",
+                                 root_pool=4, **t),
       "adversary_cold": Method("adversary_cold", "adversary", temperature=cold_temperature),
       "random": Method("random", "random", **t),
       "always": Method("always", "always", **t),
@@ -189,13 +193,15 @@ def tree_losses(params: dict[str, PyTree], task: Task, fns: Fns, tree: Tree,
 
 
 def adversarial_roots(key: jax.Array, fns: Fns, params: dict[str, PyTree], candidates: jax.Array,
-                      num: int, temperature: jax.Array | float) -> jax.Array:
+                      num: int, policy: Policy) -> jax.Array:
   """`num` of the candidate roots (n, Lq) without replacement, P ∝ exp(-S/T) by Gumbel-top-k on
-  Adv's scores S of M's answers: the questions Adv expects M to answer worst   -> (num, Lq)."""
+  the policy's scores S of M's answers (`amplify.policy_scores`: Adv's, M's confidence, or the
+  blind constant, i.e. uniform): the questions expected to be answered worst   -> (num, Lq)."""
   logits = fns.m(params["m"], candidates)
-  scores = fns.adv(params["adv"], (candidates, jax.nn.softmax(logits)))
+  scores = policy_scores(policy, fns.adv(params["adv"], (candidates, jax.nn.softmax(logits))),
+                         logits, jnp.ones(candidates.shape[:1], bool))
   g = jax.random.gumbel(key, scores.shape)
-  return candidates[jax.lax.top_k(-scores / temperature + g, num)[1]]
+  return candidates[jax.lax.top_k(-scores / policy.temperature + g, num)[1]]
 
 
 def supervised_loss(params: dict[str, PyTree], task: Task, fns: Fns, questions: jax.Array
@@ -325,7 +331,7 @@ class Trainer:
     roots = task.sample(k_q, b * root_pool)
     if root_pool > 1:
       roots = adversarial_roots(jax.random.fold_in(k_q, 1), fns, jax.lax.stop_gradient(params),
-                                roots, b, policy.temperature)
+                                roots, b, policy)
     if supervised:
       loss_fn = lambda p: supervised_loss(p, task, fns, roots)
       spent = human.Calls(jnp.int32(b), jnp.int32(0))  # one oracle label per question
