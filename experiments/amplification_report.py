@@ -54,12 +54,14 @@ def _lift(h: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def _fmt(values, digits=3) -> str:
+  """mean ± SE over the seeds where a value is defined, '(n/N seeds)' when some are not; a
+  single defined value has no SE."""
   v = np.asarray(values, float)
-  if np.all(np.isnan(v)):
+  ok = v[~np.isnan(v)]
+  if ok.size == 0:
     return "—"
-  if np.any(np.isnan(v)):
-    return f"{fmt_mean_se(v[~np.isnan(v)], digits)} ({np.sum(~np.isnan(v))}/{v.size} seeds)"
-  return fmt_mean_se(v, digits)
+  text = f"{ok[0]:.{digits}f}" if ok.size == 1 else fmt_mean_se(ok, digits)
+  return text if ok.size == v.size else f"{text} ({ok.size}/{v.size} seeds)"
 
 
 def budget_of(histories: Mapping[str, Mapping[str, np.ndarray]]) -> float:
