@@ -185,18 +185,21 @@ def build_models(task: Task, *, hidden: Sequence[int] = (256, 256),
   ih = tuple(imitator_hidden or hidden)
   ich = tuple(imitator_hidden or critic_hidden)
   v, lq, la = task.vocab, task.question_len, task.answer_len
-  nets = {
-      "m": (Answerer(v, la, task.a_vocab, tuple(hidden)), (lq,), None),
-      "adv": (Critic(v, tuple(critic_hidden)), (lq,), (la, task.a_vocab)),
-  }
   if shared:
     fns, nets = _shared_models(task, hidden, critic_hidden)
-  elif imitate:
-    reply_len = human.reply_len(task)
-    nets["dec"] = (Answerer(v, reply_len, v, ih), (lq,), None)
-    nets["dec_adv"] = (Critic(v, ich), (lq,), (reply_len, v))
-    nets["comb"] = (Answerer(v, la, task.a_vocab, ih), (lq + 2 * la,), None)
-    nets["comb_adv"] = (Critic(v, ich), (lq + 2 * la,), (la, task.a_vocab))
+  else:
+    nets = {
+        "m": (Answerer(v, la, task.a_vocab, tuple(hidden)), (lq,), None),
+        "adv": (Critic(v, tuple(critic_hidden)), (lq,), (la, task.a_vocab)),
+    }
+    if imitate:
+      reply_len = human.reply_len(task)
+      nets["dec"] = (Answerer(v, reply_len, v, ih), (lq,), None)
+      nets["dec_adv"] = (Critic(v, ich), (lq,), (reply_len, v))
+      nets["comb"] = (Answerer(v, la, task.a_vocab, ih), (lq + 2 * la,), None)
+      nets["comb_adv"] = (Critic(v, ich), (lq + 2 * la,), (la, task.a_vocab))
+    fns = Fns(**{name: net.apply for name, (net, _, _) in nets.items()})
+
   def init_all(key):
     params = {}
     for (name, (net, tok_shape, prob_shape)), k in zip(nets.items(),
@@ -206,8 +209,6 @@ def build_models(task: Task, *, hidden: Sequence[int] = (256, 256),
                               else (tokens, jnp.zeros((1, *prob_shape))))
     return params
 
-  if not shared:
-    fns = Fns(**{name: net.apply for name, (net, _, _) in nets.items()})
   if adv_reads == "answer":
     fns = fns._replace(adv=answer_only(fns.adv))
   return (fns,
