@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.common.report import fmt_mean_se, markdown_table, save_figure, write_json
+from lprior.amplification.real_errors import SCORES
 
 STYLE = {"adversary": "C3", "adversary_cold": "C5", "random": "C0", "always": "C2",
          "supervised": "k", "coin": "C1", "iterate": "C4", "confidence": "C6",
@@ -226,6 +227,14 @@ def _mean_where(x: np.ndarray, w: np.ndarray) -> np.ndarray:
   return np.where(n > 0, np.sum(np.where(w, x, 0.0), -1) / np.maximum(n, 1), np.nan)
 
 
+def _per_size(cost: np.ndarray, size: np.ndarray, sizes: np.ndarray,
+              where: np.ndarray | None = None) -> np.ndarray:
+  """(seeds, len(sizes)): per seed, the mean cost over the trees of each size (and `where`);
+  nan where there are none.   cost, size (seeds, trees)"""
+  where = np.ones(size.shape, bool) if where is None else where
+  return np.stack([_mean_where(cost, where & (size == v)) for v in sizes], 1)
+
+
 def real_error_rows(results) -> list[dict]:
   """Per task, M of a trained method and search order (`real_errors.SCORES`): unfoldings to
   find a locally wrong node in M's own trees (over trees that have one; mean ± SE over seeds),
@@ -238,7 +247,7 @@ def real_error_rows(results) -> list[dict]:
       err, cancels = np.asarray(c["has_error"], bool), np.asarray(c["cancels"], bool)
       size = np.asarray(c["size"])
       big = err & (size >= size.max() * 0.75)
-      for score in ("adversary", "confidence", "truth", "oracle", "random"):
+      for score in SCORES:
         cost = np.asarray(c[score], float)
         fits = [growth_fit(size[s][err[s]], cost[s][err[s]]) for s in range(size.shape[0])]
         rows.append({
@@ -258,16 +267,14 @@ def plot_real_errors(results, path: str | None = None):
   the per-size means over trees with an error), one panel per (task, M)."""
   panels = [(t, m, c) for t, by in results["real_errors"].items() for m, c in by.items()]
   fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
-  colors = dict(adversary="C3", confidence="C6", truth="C2", oracle="k", random="C0")
+  colors = dict(zip(SCORES, ("C3", "C6", "C2", "k", "C0")))
   for ax, (task, method, c) in zip(axes[0], panels):
     size, err = np.asarray(c["size"]), np.asarray(c["has_error"], bool)
     sizes = np.unique(size[err])
     for score, color in colors.items():
       cost = np.asarray(c[score], float)
-      per_seed = np.array([[cost[s][err[s] & (size[s] == v)].mean()
-                            if np.any(err[s] & (size[s] == v)) else np.nan for v in sizes]
-                           for s in range(size.shape[0])])
-      ax.plot(sizes, np.nanmean(per_seed, 0), "o-", ms=3, color=color, label=score)
+      ax.plot(sizes, np.nanmean(_per_size(cost, size, sizes, err), 0), "o-", ms=3,
+              color=color, label=score)
     ax.plot(sizes, np.log2(sizes + 1), "k:", lw=1, label="log2(n + 1)")
     ax.set_xlabel("tree size n (nodes)")
     ax.set_ylabel("unfoldings to find M's error")
@@ -313,9 +320,8 @@ def plot_transparency(results, path: str | None = None):
       if name not in tr:
         continue
       cost = np.asarray(tr[name], float)
-      per_seed = np.array([[cost[s][size[s] == v].mean() if np.any(size[s] == v) else np.nan
-                            for v in sizes] for s in range(size.shape[0])])
-      ax.plot(sizes, np.nanmean(per_seed, 0), "o-", ms=3, color=color, label=name)
+      ax.plot(sizes, np.nanmean(_per_size(cost, size, sizes), 0), "o-", ms=3, color=color,
+              label=name)
     ax.plot(sizes, np.log2(sizes + 1), "k:", lw=1, label="log2(n + 1)")
     ax.set_xlabel("tree size n (nodes)")
     ax.set_ylabel("unfoldings to find the planted error")

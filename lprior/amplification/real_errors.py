@@ -32,7 +32,7 @@ from lprior.amplification.tasks import Task
 from lprior.amplification.transparency import unfoldings_to
 from lprior.pytree import PyTree
 
-SCORES = ("adversary", "confidence", "truth", "random", "oracle")
+SCORES = ("adversary", "confidence", "truth", "oracle", "random")
 
 
 class ModelTree(NamedTuple):
