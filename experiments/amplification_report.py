@@ -331,6 +331,13 @@ def plot_transparency(results, path: str | None = None):
   return save_figure(fig, path)
 
 
+def not_run_text(results) -> str:
+  """What the config asked for that cannot run on a task, with the reason ('' if nothing)."""
+  lines = [f"- {task}: {what}: {why}" for task, by in results.get("not_run", {}).items()
+           for what, why in by.items()]
+  return "\n## Not run\n\n" + "\n".join(lines) + "\n" if lines else ""
+
+
 def write_report(results, config, workdir: str) -> str:
   """results.json, table.md, accuracy_vs_calls.png, real_errors.png, transparency.png; returns
   the table text."""
@@ -348,7 +355,8 @@ def write_report(results, config, workdir: str) -> str:
              f"{config.real_errors.num_trees} trees)\n\n{markdown_table(real)}\n\n"
              if real else "") +
           f"## Planted-error search ({config.num_seeds} seeds × "
-          f"{config.transparency.num_trees} trees)\n\n{tra}\n")
+          f"{config.transparency.num_trees} trees)\n\n{tra}\n"
+          + not_run_text(results))
   with open(os.path.join(workdir, "table.md"), "w") as f:
     f.write(text)
   write_json(os.path.join(workdir, "results.json"),

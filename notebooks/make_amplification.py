@@ -39,6 +39,29 @@ irrelevant) whose difficulty shows only in the content."""),
   q = t.sample(key(2), 1)
   print(t.name, q[0], "->", *(s[0] for s in t.decompose(q)), "| answer", t.solve(q)[0],
         "| HCH", human.hch(t, q, human.no_calls())[0][0])"""),
+    new_markdown_cell("""## The post's step 5: a combine that returns new subquestions
+A pointer chase T**k(x) through a fixed permutation T cannot be split into two subquestions
+asked at once: the second leg starts where the first ends.  The human asks the first leg (beside
+a one-step check); its combine returns the second leg (beside the identity at its start) as new
+subquestions, and the procedure goes back to step 3.  Answers are `[steps, state]`.  The HCH
+tree then costs 4k − 3 asks and 2k − 2 combines; amplification (`rounds.amplify_rounds`) runs
+the same loop with M answering the subquestions it does not recurse on."""),
+    new_code_cell("""from lprior.amplification import models, rounds
+t = tasks.PointerChase(n=16, max_steps=4)
+q = t.sample(key(3), 1)
+s1, s2 = t.decompose(q)
+first = t.combine_step(q, t.solve(s1), t.solve(s2))
+print("question", q[0], "-> first round", s1[0], s2[0], "-> combine returns", first[2][0], first[3][0])
+answer, calls = human.hch(t, q, human.no_calls())
+print("HCH answer", answer[0], "true", t.solve(q)[0], "| asks", calls.ask, "combines", calls.combine)
+fns, params = models.make_models(key(4), t, hidden=(16,), critic_hidden=(8,), imitate=False)
+amp = jax.jit(lambda policy, roots: rounds.amplify_any_batch(key(5), t, fns, params, roots, policy))
+roots = t.sample(key(6), 256)
+for rule in ("always", "random", "none"):
+  tree = amp(amplify.make_policy(rule), roots)
+  print(f"{rule:7s} asks per root {float(tree.calls.ask.mean()):5.2f}, combines "
+        f"{float(tree.calls.combine.mean()):5.2f}, root right (untrained M) "
+        f"{float(jnp.mean(jnp.all(tree.answers[:, 0] == t.solve(roots), -1))):.2f}")"""),
     new_markdown_cell("""## Gumbel-max = Boltzmann choice
 `argmax(-S/T + Gumbel)` picks subquestion i with probability softmax(-S/T)_i."""),
     new_code_cell("""scores, temp = jnp.array([-0.2, -1.5, -0.7]), 0.5

@@ -138,12 +138,22 @@ def trainer(task: Task, **kwargs) -> iterate.Trainer:
   return iterate.Trainer(task, **kwargs)
 
 
+def not_runnable(method: iterate.Method, task: Task) -> str | None:
+  """Why `method` cannot run on `task`, or None: the step-5 loop (task.rounds > 1) has no
+  imitators, so distillation and H′ are not defined on it."""
+  if task.rounds > 1 and method.imitate:
+    return (f"needs imitators; {task.name} uses the step-5 loop (a combine that returns "
+            "subquestions), which has none")
+  return None
+
+
 def train_methods(config, task: Task, stream: int,
                   on_eval: Callable[[str], OnEval | None] = lambda name: None,
-                  store: Store | None = None, learners: dict | None = None
-                  ) -> dict[str, iterate.History]:
-  """{method: history} (arrays (num_evals, num_seeds)) for the methods in config.methods; with
-  a store, each resumes from and saves to it; a `learners` dict receives {method: (its model
+                  store: Store | None = None, learners: dict | None = None,
+                  not_run: dict | None = None) -> dict[str, iterate.History]:
+  """{method: history} (arrays (num_evals, num_seeds)) for the methods in config.methods that
+  can run on the task (`not_runnable`; a `not_run` dict receives {method: why not}); with a
+  store, each resumes from and saves to it; a `learners` dict receives {method: (its model
   functions, its final learners)}."""
   check_config(config)
   keys = seed_keys(config, stream)
@@ -151,6 +161,11 @@ def train_methods(config, task: Task, stream: int,
   steps, out = num_steps(config, task), {}
   for name in config.methods.split(","):
     method = methods(config)[name]
+    why = not_runnable(method, task)
+    if why is not None:
+      if not_run is not None:
+        not_run[name] = why
+      continue
     tr = trainer(task, imitate=method.imitate, batch_size=config.batch_size,
                  learning_rate=config.learning_rate, hidden=tuple(config.hidden),
                  critic_hidden=tuple(method.critic_hidden or config.critic_hidden),
@@ -216,23 +231,32 @@ def run(config, on_eval: Callable[[Task, str], OnEval | None] = lambda task, met
         store: Store | None = None) -> dict[str, Any]:
   """{'tasks': {task name: {method: history}}, 'real_errors': {task name: {method: costs}}
   (M's real errors searched with the methods' trained Adv, `real_error_costs`), 'transparency':
-  {task name: costs}}; the config is checked first; with a store, training resumes from it and
-  both searches are cached in it (the real-error one per number of training steps)."""
+  {task name: costs}, 'not_run': {task name: {what: why}}}; the config is checked first; with a
+  store, training resumes from it and both searches are cached in it (the real-error one per
+  number of training steps)."""
   check_config(config)
-  results: dict[str, Any] = {"tasks": {}, "transparency": {}, "real_errors": {}}
+  results: dict[str, Any] = {"tasks": {}, "transparency": {}, "real_errors": {}, "not_run": {}}
   searched = [m for m in config.real_errors.methods.split(",") if m]
   for i, kind in enumerate(_kinds(config.tasks)):
     task = make_task(kind, **config[kind].to_dict())
-    learners = {}
+    learners, not_run = {}, {}
     results["tasks"][task.name] = train_methods(config, task, stream=1 + i,
                                                 on_eval=lambda m, t=task: on_eval(t, m),
-                                                store=store, learners=learners)
+                                                store=store, learners=learners, not_run=not_run)
     found = {}
     for m in searched:
+      if m not in learners:
+        continue  # not run on this task (its reason is in not_run)
+      if task.rounds > 1:
+        not_run[f"real_errors of {m}"] = ("the search reads one-round question trees; "
+                                          f"{task.name} uses the step-5 loop")
+        continue
       compute = functools.partial(real_error_costs, config, task, *learners[m], stream=200 + i)
       name = f"{task.name}-{m}-real_errors-step{num_steps(config, task)}"
       found[m] = compute() if store is None else store.transparency(name, compute)
     results["real_errors"][task.name] = found
+    if not_run:
+      results["not_run"][task.name] = not_run
   results["transparency"] = all_transparency_costs(config, store)
   return results
 

@@ -48,6 +48,10 @@ def question_tree(task: Task, root: jax.Array, h: Heap | None = None
   Built by applying "each slot is its parent's subquestion" to every slot depth times (a fixed
   point is reached top-down); no human calls are counted (this is the ground-truth tree).
   """
+  if task.rounds > 1:
+    raise ValueError(f"task {task.name!r}: its combine can return new subquestions (rounds="
+                     f"{task.rounds}), which depend on answers; a question tree is laid out for "
+                     "one round (see amplification.rounds)")
   h = heap(task.depth) if h is None else h
   n = h.level.size
 

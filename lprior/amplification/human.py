@@ -60,9 +60,18 @@ def combine(task: Task, q: jax.Array, a1: jax.Array, a2: jax.Array, calls: Calls
           calls._replace(combine=calls.combine + _count(where, q.shape[:-1])))
 
 
+def combine_reply(task: Task, q: jax.Array, a1: jax.Array, a2: jax.Array, calls: Calls,
+                  where: jax.Array | bool = True) -> tuple[Reply, Calls]:
+  """The post's step 5: the human's combination of a1, a2 as a Reply, an answer or two new
+  subquestions (`Task.combine_step`); counts `where` entries."""
+  return (Reply(*task.combine_step(q, a1, a2)),
+          calls._replace(combine=calls.combine + _count(where, q.shape[:-1])))
+
+
 def hch(task: Task, q: jax.Array, calls: Calls, where: jax.Array | bool = True
         ) -> tuple[jax.Array, Calls]:
-  """The human alone, recursing on every subquestion (the full HCH tree): the true answer.
+  """The human alone, recursing on every subquestion (the full HCH tree, with up to task.rounds
+  combines per question): the true answer.
 
   A reference: on SumMod with level k it costs 2**(k+1) - 1 asks and 2**k - 1 combines.
   """
@@ -71,11 +80,15 @@ def hch(task: Task, q: jax.Array, calls: Calls, where: jax.Array | bool = True
     reply, calls = ask(task, q, calls, where)
     if depth == 0:
       return reply.answer, calls
-    inner = where & ~reply.is_answer
-    a1, calls = rec(reply.sub1, calls, inner, depth - 1)
-    a2, calls = rec(reply.sub2, calls, inner, depth - 1)
-    a, calls = combine(task, q, a1, a2, calls, inner)
-    return jnp.where(reply.is_answer[..., None], reply.answer, a), calls
+    answer, pending, subs = reply.answer, ~reply.is_answer, (reply.sub1, reply.sub2)
+    for r in range(task.rounds):
+      a1, calls = rec(subs[0], calls, where & pending, depth - 1)
+      a2, calls = rec(subs[1], calls, where & pending, depth - 1)
+      step, calls = combine_reply(task, q, a1, a2, calls, where & pending)
+      done = pending & (step.is_answer | (r == task.rounds - 1))
+      answer = jnp.where(done[..., None], step.answer, answer)
+      pending, subs = pending & ~done, (step.sub1, step.sub2)
+    return answer, calls
 
   return rec(q, calls, jnp.broadcast_to(jnp.asarray(where, bool), q.shape[:-1]), task.depth)
 

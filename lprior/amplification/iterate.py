@@ -25,9 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lprior.amplification import human, models
-from lprior.amplification.amplify import (RULES, Policy, Tree, amplify_batch, make_policy,
-                                          policy_scores)
+from lprior.amplification import human, models, rounds
+from lprior.amplification.amplify import RULES, Policy, Tree, make_policy, policy_scores
 from lprior.amplification.distill import distill
 from lprior.amplification.human import Calls
 from lprior.amplification.models import Fns
@@ -296,6 +295,10 @@ class Trainer:
       raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if not learning_rate > 0:
       raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+    if imitate and task.rounds > 1:
+      raise ValueError(f"task {task.name!r} needs the step-5 loop (rounds={task.rounds}), which "
+                       "has no imitators (no combine imitator returns subquestions): methods "
+                       "with distillation or H′ cannot run on it")
     self.task, self.imitate, self.batch_size = task, imitate, batch_size
     self.optimizer = optax.adam(learning_rate)
     opts = compiler_options(fast_compile)
@@ -337,7 +340,7 @@ class Trainer:
       spent = human.Calls(jnp.int32(b), jnp.int32(0))  # one oracle label per question
     else:
       frozen = jax.lax.stop_gradient(params)
-      tree = amplify_batch(k_amp, task, fns, frozen, roots, policy, alpha)
+      tree = rounds.amplify_any_batch(k_amp, task, fns, frozen, roots, policy, alpha)
       dtree = (distill(k_d, task, fns, frozen, task.sample(k_dq, b, all_levels=True))
                if use_distill else None)
       loss_fn = lambda p: tree_losses(p, task, fns, tree if cap is None else asked_first(tree, cap),
@@ -369,8 +372,8 @@ class Trainer:
   def run_chunk(self, learner: Learner, keys: jax.Array, method: Method, num: int,
                 anneal_steps: int) -> tuple[Learner, dict[str, jax.Array]]:
     """`num` steps of every seed's learner by `method` (one compiled chunk; keys (S,))."""
-    # One-path rules ask at most depth + 1 nodes per tree: the losses need look at no others.
-    cap = self.task.depth + 1 if method.rule in ONE_PATH else None
+    # One-path rules ask few nodes per tree: the losses need look at no others.
+    cap = rounds.max_one_path(self.task) if method.rule in ONE_PATH else None
     return self._chunk(learner, keys, method.policy, method.alphas, num, anneal_steps,
                        method.rule == "supervised", method.distill, cap, method.root_pool)
 

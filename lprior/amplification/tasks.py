@@ -19,6 +19,13 @@ Three with uneven, persistent difficulty, so that where an adversary looks can m
   of a balanced binary expression over x_0 … x_{2**level - 1} with the op of each internal node
   at its in-order position (0 "left": a1, the right half is irrelevant; 1 add; 2 mul; mod m).
 
+One needs the post's step-5 loop (a combine that returns new subquestions, `Task.rounds` > 1):
+
+- `PointerChase(n, max_steps, table_seed)`: `[k, x]` asks for T**k(x), a chase of k steps
+  through a fixed random permutation T that the human knows.  The second leg starts where the
+  first ends, so the human asks the first leg (beside a one-step check), and its combine returns
+  the second leg (beside the identity at its start) as new subquestions.
+
 Every method broadcasts over leading axes: q is (..., question_len), an answer (..., answer_len).
 """
 
@@ -46,6 +53,7 @@ class Task(abc.ABC):
     depth         int: the most decompositions from a sampled question to a base case
   """
   kind = ""  # the make_task name
+  rounds = 1  # the most combines per asked question (> 1: combine may return new subquestions)
 
   @property
   def vocab(self) -> int:
@@ -79,6 +87,14 @@ class Task(abc.ABC):
   @abc.abstractmethod
   def solve(self, q: jax.Array) -> jax.Array:
     """The true answer, computed directly (not by decomposition): the tests' ground truth."""
+
+  def combine_step(self, q: jax.Array, a1: jax.Array, a2: jax.Array
+                   ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """The post's step 5: combine(q, a1, a2) is an answer or two new subquestions (and the
+    procedure returns to step 3 with them)   -> (is_answer (...,), answer, sub1, sub2).
+    With rounds == 1 it always answers."""
+    zero = jnp.zeros(q.shape, jnp.int32)
+    return jnp.ones(q.shape[:-1], bool), self.combine(q, a1, a2), zero, zero
 
 
 def _check_ranges(task: Task, **bounds: tuple[int, int]) -> None:
@@ -432,14 +448,94 @@ class MixedOps(Task):
     return jnp.take_along_axis(jnp.stack(first, axis=-1), stage, axis=-1).astype(jnp.int32)
 
 
+@functools.lru_cache(maxsize=None)
+def _chase_powers(n: int, max_steps: int, seed: int) -> np.ndarray:
+  """(max_steps + 1, n) int32: row j is T**j for the permutation T fixed by the seed
+  (read-only: it is shared)."""
+  table = np.random.default_rng(seed).permutation(n)
+  powers = [np.arange(n)]
+  for _ in range(max_steps):
+    powers.append(table[powers[-1]])
+  out = np.stack(powers).astype(np.int32)
+  out.flags.writeable = False
+  return out
+
+
+@dataclasses.dataclass(frozen=True)
+class PointerChase(Task):
+  """T**k(x) for a fixed random permutation T of n states (the human knows T).  Answers are
+  [steps, state], the steps echoing the question's k (which lets combine tell its rounds apart).
+  Base cases k ≤ 1.  The human asks the first leg [⌊k/2⌋, x] beside the one-step check [1, x];
+  its combine returns the second leg [⌈k/2⌉, y] from y = a1's state beside the identity [0, y];
+  a combine that sees an identity's answer (steps 0) answers [k, a1's state]."""
+  n: int = 32
+  max_steps: int = 8
+  table_seed: int = 0
+
+  def __post_init__(self):
+    _check_ranges(self, n=(2, 10 ** 5), max_steps=(1, 4096), table_seed=(0, 2 ** 32 - 1))
+
+  kind = "chase"
+  rounds = 2
+  name = property(lambda self: f"chase{self.n}_steps{self.max_steps}_seed{self.table_seed}")
+  question_len = property(lambda self: 2)
+  answer_len = property(lambda self: 2)
+  q_vocab = property(lambda self: max(self.n, self.max_steps + 1))
+  a_vocab = property(lambda self: max(self.n, self.max_steps + 1))
+  depth = property(lambda self: math.ceil(math.log2(self.max_steps)))
+
+  @property
+  def powers(self) -> jax.Array:
+    """(max_steps + 1, n): T**j, j = 0 … max_steps."""
+    return jnp.asarray(_chase_powers(self.n, self.max_steps, self.table_seed))
+
+  def _chase(self, k: jax.Array, x: jax.Array) -> jax.Array:
+    """[k, T**k(x)] (k and x clipped into range)   -> (..., 2)."""
+    k = jnp.clip(k, 0, self.max_steps)
+    return jnp.stack([k, self.powers[k, jnp.clip(x, 0, self.n - 1)]], -1).astype(jnp.int32)
+
+  def sample(self, key, n, *, all_levels=False):
+    k_k, k_x = jax.random.split(key)
+    if all_levels:
+      k = jax.random.randint(k_k, (n,), 1, self.max_steps + 1)
+    else:
+      k = jnp.full((n,), self.max_steps)
+    return jnp.stack([k, jax.random.randint(k_x, (n,), 0, self.n)], 1).astype(jnp.int32)
+
+  def level(self, q):
+    k = jnp.maximum(q[..., 0], 1)
+    return (32 - jax.lax.clz((k - 1).astype(jnp.uint32))).astype(jnp.int32)  # ⌈log2 k⌉
+
+  def base_answer(self, q):
+    return self._chase(q[..., 0], q[..., 1])
+
+  def decompose(self, q):
+    k, x = q[..., 0], q[..., 1]
+    return (jnp.stack([k // 2, x], -1).astype(jnp.int32),
+            jnp.stack([jnp.ones_like(k), x], -1).astype(jnp.int32))
+
+  def combine(self, q, a1, a2):
+    del a2
+    return jnp.stack([q[..., 0], a1[..., 1]], -1).astype(jnp.int32)
+
+  def combine_step(self, q, a1, a2):
+    k, y = q[..., 0], a1[..., 1]
+    second = jnp.stack([k - k // 2, y], -1).astype(jnp.int32)
+    return (a2[..., 0] == 0, self.combine(q, a1, a2), second,
+            jnp.stack([jnp.zeros_like(y), y], -1).astype(jnp.int32))
+
+  def solve(self, q):
+    return self._chase(q[..., 0], q[..., 1])
+
+
 TASKS = {"sum": SumMod, "perm": PermPower, "chain": ChainSum, "lookup": ZipfLookup,
-         "mixed": MixedOps}
+         "mixed": MixedOps, "chase": PointerChase}
 
 
 def make_task(kind: str, **kwargs) -> Task:
   """'sum' (SumMod: m, log2_len), 'perm' (PermPower: n, max_power), 'chain' (ChainSum: m,
-  length), 'lookup' (ZipfLookup: m, log2_len, num_keys, zipf_a, table_seed) or 'mixed' (MixedOps:
-  m, log2_len, p_easy)."""
+  length), 'lookup' (ZipfLookup: m, log2_len, num_keys, zipf_a, table_seed), 'mixed' (MixedOps:
+  m, log2_len, p_easy) or 'chase' (PointerChase: n, max_steps, table_seed)."""
   if kind not in TASKS:
     raise ValueError(f"unknown task {kind!r}; expected one of {sorted(TASKS)}")
   return TASKS[kind](**kwargs)
