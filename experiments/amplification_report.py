@@ -353,10 +353,10 @@ def write_report(results, config, workdir: str) -> str:
           f"random, bootstrap SE over seeds)\n\n{markdown_table(att, cols)}\n\n"
           + (f"## M's real errors found by the trained adversary ({config.num_seeds} seeds × "
              f"{config.real_errors.num_trees} trees)\n\n{markdown_table(real)}\n\n"
-             if real else "") +
-          f"## Planted-error search ({config.num_seeds} seeds × "
-          f"{config.transparency.num_trees} trees)\n\n{tra}\n"
-          + not_run_text(results))
+             if real else "")
+          + (f"## Planted-error search ({config.num_seeds} seeds × "
+             f"{config.transparency.num_trees} trees)\n\n{tra}\n" if results["transparency"]
+             else "") + not_run_text(results))
   with open(os.path.join(workdir, "table.md"), "w") as f:
     f.write(text)
   write_json(os.path.join(workdir, "results.json"),
