@@ -15,9 +15,11 @@ from experiments.common.report import (fmt_mean_se, markdown_table, mean_se, sav
 LABELS = {"direct": "network fit on D", "warmup2": "warm-up 2 (human read all of D)",
           "warmup2_reads": "warm-up 2 (human read {reads} of D)",
           "ltp_map": "learning the prior, MAP z*", "ltp_posterior": "learning the prior, q(z)",
-          "ideal": "human prior updated exactly on D"}
+          "ideal": "human prior updated exactly on D",
+          "flat_bayes": "flat prior over the human's hypotheses, updated exactly on D",
+          "flat_mle": "maximum likelihood over the human's hypotheses"}
 STYLE = {"direct": "C3", "warmup2": "C1", "warmup2_reads": "C5", "ltp_map": "C0",
-         "ltp_posterior": "C9", "ideal": "k"}
+         "ltp_posterior": "C9", "ideal": "k", "flat_bayes": "C7", "flat_mle": "C8"}
 METHODS = tuple(LABELS)
 
 
@@ -33,23 +35,30 @@ def _agree(task: dict, method: str, size: int) -> str:
   return f"{sum(list(a) == list(b) for a, b in zip(got, ref))}/{len(ref)}"
 
 
+def queries_text(q: dict | None) -> str:
+  """Human queries of a run as 'forecasts / prior judgments (absolute, ratios)'."""
+  if not q:
+    return "—"
+  judged = q["prior"] + q["ratio"]
+  kinds = [k for k in ("prior", "ratio") if q[k]]
+  return f"{q['forecast']:,} / {judged:,}" + (f" ({', '.join(kinds)})" if kinds else "")
+
+
 def main_rows(results: dict, config=None) -> list[dict]:
   """Per task and method at the main |D|: D* score and log-likelihood per question (mean ± SE
-  over seeds); for learning the prior also the human reading the decoded Z* directly and how
-  often Z* is the exact MAP hypothesis."""
+  over seeds), the human queries the method put (counted where made); for learning the prior
+  also the human reading the decoded Z* directly; how often Z* is the exact MAP hypothesis."""
   rows = []
   for name, t in results.items():
     n = t["main_size"]
     for m in METHODS:
       d = t["methods"][m]
       row = {"task": name, "method": label(m, config), "D* score": fmt_mean_se(d["score"][n]),
-             "D* log-lik / question": fmt_mean_se(d["log_lik"][n])}
-      if m.startswith("ltp"):
-        row["human reading Z*: score"] = fmt_mean_se(d["human_at_z_score"][n])
-        row["Z* = exact MAP"] = _agree(t, m, n)
-      else:
-        row["human reading Z*: score"] = "—"
-        row["Z* = exact MAP"] = "—"
+             "D* log-lik / question": fmt_mean_se(d["log_lik"][n]),
+             "human queries: forecasts / prior": queries_text(d.get("queries", {}).get(n))}
+      row["human reading Z*: score"] = (fmt_mean_se(d["human_at_z_score"][n])
+                                        if m.startswith("ltp") else "—")
+      row["Z* = exact MAP"] = _agree(t, m, n) if "z_star" in d and m != "ideal" else "—"
       rows.append(row)
   return rows
 
@@ -80,9 +89,7 @@ def prior_mode_rows(results: dict) -> list[dict]:
       rows.append({"task": name, "prior mode": mode, "D* score": fmt_mean_se(d["score"]),
                    "D* log-lik / question": fmt_mean_se(d["log_lik"]),
                    "Z* = exact MAP": f"{agree}/{len(ref)}",
-                   "human forecasts": f"{q['forecasts']:,}",
-                   "human prior judgments": f"{q['prior']:,}"
-                   + (" (ratios)" if mode != "direct" else " (absolute)")})
+                   "human queries: forecasts / prior": queries_text(q)})
   return rows
 
 

@@ -20,10 +20,19 @@ def _all(human: Human) -> jax.Array:
   return jnp.asarray(human.space.enumerate())
 
 
-def log_joint(human: Human, x: jax.Array, y: jax.Array, weights: jax.Array | None = None
-              ) -> jax.Array:
+def log_joint(human: Human, x: jax.Array, y: jax.Array, weights: jax.Array | None = None,
+              *, flat: bool = False) -> jax.Array:
   """log Prior_H(Z) + Σ_i w_i log P_H(y_i | x_i, Z) for every Z   ((n, dx), (n,), (n,)) -> (|Z|,).
-  weights (default 1) mask padding (0) or scale minibatches."""
+  weights (default 1) mask padding (0) or scale minibatches; flat: without the prior (a flat
+  prior over the human's hypotheses: the log-likelihood)."""
+  return log_joint_counted(human, x, y, weights, flat=flat)[0]
+
+
+def log_joint_counted(human: Human, x: jax.Array, y: jax.Array,
+                      weights: jax.Array | None = None, *, flat: bool = False
+                      ) -> tuple[jax.Array, hm.Queries]:
+  """`log_joint` and the human queries enumeration puts: a forecast per (Z, example of weight
+  ≠ 0) and, unless flat, one absolute prior per Z."""
   if jnp.ndim(x) != 2 or jnp.ndim(y) != 1 or x.shape[0] != y.shape[0]:
     raise ValueError(f"need x (n, dx) and y (n,), got {jnp.shape(x)} and {jnp.shape(y)}")
   for name, a in (("x", x), ("y", y)):
@@ -31,8 +40,13 @@ def log_joint(human: Human, x: jax.Array, y: jax.Array, weights: jax.Array | Non
       raise ValueError(f"{name} holds NaN or infinite values")
   zs = _all(human)
   w = jnp.ones(x.shape[0], x.dtype) if weights is None else weights
-  ll = jax.vmap(lambda z: jnp.sum(w * hm.log_lik(human, z, x, y)))(zs)
-  return hm.log_prior(human, zs) + ll
+  pred, q = hm.ask_forecast(human, zs[:, None, :], x[None], hm.no_queries(),
+                            where=(w != 0)[None, :])                      # (|Z|, n, P)
+  ll = jnp.sum(w * human.family.log_prob(pred, y[None]), axis=-1)
+  if flat:
+    return ll, q
+  lp, q = hm.ask_prior(human, zs, q)
+  return lp + ll, q
 
 
 def log_posterior(human: Human, x: jax.Array, y: jax.Array, weights: jax.Array | None = None

@@ -8,6 +8,13 @@ Methods (all evaluated on the same held-out D* questions):
   ltp_map         learning the prior, MAP z*: predictions f(y | x*, z*)
   ltp_posterior   learning the prior, q(z) = N(μ, σ²): predictions E_q f(y | x*, z)
   ideal           the human prior updated exactly on D (enumeration; no training)
+  flat_bayes      the same with a flat prior over the human's hypotheses (the human's forecasts
+                  averaged over the likelihood alone)
+  flat_mle        maximum likelihood over the human's hypotheses: the human's forecast under
+                  argmax_Z Σ_D log P_H(y | x, Z), with no prior at all
+Every method's human queries are counted where they are made (`human.Queries`): the runs of
+learning the prior accumulate theirs in the training state; enumeration counts a forecast per
+(Z, example) and a prior per Z; warm-up 2 counts the forecasts its network is fit on.
 Runs that share a compiled step are one `lprior.train.fit` call: direct and both warm-ups (one
 MLP step, different data), ltp_map and ltp_posterior (one joint step, a traced flag); inside a
 call the runs (method × |D| × seed) are one vmapped batch axis.
@@ -46,7 +53,9 @@ from lprior.xla import compiler_options
 
 SUPERVISED = ("direct", "warmup2", "warmup2_reads")
 LTP = ("ltp_map", "ltp_posterior")
-METHODS = SUPERVISED + LTP + ("ideal",)
+EXACT = ("ideal", "flat_bayes", "flat_mle")
+METHODS = SUPERVISED + LTP + EXACT
+QUERY_KINDS = hm.Queries._fields
 
 
 class TaskData(NamedTuple):
@@ -206,22 +215,38 @@ def _mask(size: int, n: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------- ideal
 def ideal(task: Task, cfg, data: TaskData) -> dict[str, Any]:
-  """The exact posterior on D for every (|D|, seed): D* metrics, MAP hypothesis and field
-  marginals; plus warm-up 2's human forecasts (the exact posterior predictive on D*'s first
-  `warmup2.forecasts` questions after reading all of D, or its first `human_reads`)."""
+  """The exact posterior on D for every (|D|, seed): D* metrics, MAP hypothesis, field
+  marginals and the queries of the enumeration; the same for the flat prior (its posterior
+  mixture, and its maximum-likelihood hypothesis alone); plus warm-up 2's human forecasts (the
+  exact posterior predictive on D*'s first `warmup2.forecasts` questions after reading all of D,
+  or its first `human_reads`)."""
   h, fam = task.human, task.human.family
   nf, reads = cfg.warmup2.forecasts, cfg.warmup2.human_reads
+  zs = jnp.asarray(h.space.enumerate())
+
+  def metrics(lp, xt, yt):
+    return dict(score=fam.score(exact.predictive_target(h, lp, xt), yt),
+                log_lik=jnp.mean(exact.log_predictive(h, lp, xt, yt)),
+                z_map=exact.map_hypothesis(h, lp))
 
   def one(x, y, w, w_reads, xp, xt, yt):
-    lp = exact.log_posterior(h, x, y, w)
-    target = exact.predictive_target(h, lp, xt)
+    lj, q = exact.log_joint_counted(h, x, y, w)
+    lp = lj - jax.nn.logsumexp(lj)
+    ll, q_flat = exact.log_joint_counted(h, x, y, w, flat=True)
     lp_reads = exact.log_posterior(h, x, y, w_reads)
-    return dict(score=fam.score(target, yt),
-                log_lik=jnp.mean(exact.log_predictive(h, lp, xt, yt)),
-                z_map=exact.map_hypothesis(h, lp), p_map=jnp.exp(jnp.max(lp)),
-                marginals=exact.field_marginals(h, lp),
-                forecast_all=exact.predictive_target(h, lp, xp[:nf]),
-                forecast_reads=exact.predictive_target(h, lp_reads, xp[:nf]))
+    out = dict(metrics(lp, xt, yt), p_map=jnp.exp(jnp.max(lp)),
+               marginals=exact.field_marginals(h, lp),
+               forecast_all=exact.predictive_target(h, lp, xp[:nf]),
+               forecast_reads=exact.predictive_target(h, lp_reads, xp[:nf]),
+               **{f"q_{k}": v for k, v in q._asdict().items()})
+    out.update({f"flat_bayes_{k}": v
+                for k, v in metrics(ll - jax.nn.logsumexp(ll), xt, yt).items()})
+    mle = zs[jnp.argmax(ll)]
+    pred = hm.forecast(h, mle, xt)
+    out.update(flat_mle_score=fam.score(fam.target(pred[:, None, :]), yt),
+               flat_mle_log_lik=jnp.mean(fam.log_prob(pred, yt)), flat_mle_z_map=mle,
+               **{f"flat_q_{k}": v for k, v in q_flat._asdict().items()})
+    return out
 
   all_seeds = jax.jit(jax.vmap(one, in_axes=(0, 0, None, None, 0, 0, 0)),
                       compiler_options=compiler_options(cfg.fast_compile))
@@ -400,12 +425,15 @@ def run_ltp(task: Task, cfg, data: TaskData, workdir: str | None, *, ltp_cfg=Non
       target = fam.target(jnp.swapaxes(preds, 0, 1))
       z_star = decoder.hard(space, s.mu)
       h_pred = hm.forecast(h, z_star, x)
+      chosen_by, q_select = select(s, dd)
+      asked = jax.tree.map(jnp.add, s.queries, q_select)  # training, then the restart choice
       return dict(score=fam.score(target, y),
                   log_lik=jnp.mean(fam.mixture_log_prob(preds, y)),
                   human_at_z_score=fam.score(fam.target(h_pred[:, None, :]), y),
                   human_at_z_log_lik=jnp.mean(fam.log_prob(h_pred, y)),
-                  select=select(s, dd),
-                  z_star=z_star, marginals=jnp.mean(decoder.level_probs(space, zs, tau_end), 0))
+                  select=chosen_by, z_star=z_star,
+                  marginals=jnp.mean(decoder.level_probs(space, zs, tau_end), 0),
+                  **{f"q_{k}": v for k, v in asked._asdict().items()})
     return jax.vmap(one)(st, d, xt, yt)
 
   state, hist, final = _fit(state, runs, train.make_ltp_step(task, lc), data_b, evaluate,
@@ -418,7 +446,10 @@ def run_ltp(task: Task, cfg, data: TaskData, workdir: str | None, *, ltp_cfg=Non
     scores = np.stack([final[f"{pre}/r{j}/select"] for j in range(lc.restarts)])  # (R, S)
     pick = np.argmax(scores, 0)
     for k in {k.split("/")[-1] for k in final if k.startswith(pre + "/")}:
-      best[f"{pre}/{k}"] = np.stack([final[f"{pre}/r{j}/{k}"][s] for s, j in enumerate(pick)])
+      if k.startswith("q_"):  # every restart's queries are the method's cost
+        best[f"{pre}/{k}"] = sum(final[f"{pre}/r{j}/{k}"] for j in range(lc.restarts))
+      else:
+        best[f"{pre}/{k}"] = np.stack([final[f"{pre}/r{j}/{k}"][s] for s, j in enumerate(pick)])
     best[f"{pre}/restart"] = pick
     for s, j in enumerate(pick):
       chosen[(m, size, s)] = runs.index(Run(m, size, s, int(j)))
@@ -458,6 +489,9 @@ def _grid(task: Task, cfg, data: TaskData, ideal_out, sup, ltp) -> dict:
   lp = exact.log_posterior(h, data.x[0], data.y[0], w)
   tgt = exact.predictive_target(h, lp, t)
   out["ideal"] = dict(mean=np.asarray(tgt[:, 0]).tolist(), sd=sd(tgt).tolist())
+  mle = jnp.argmax(exact.log_joint(h, data.x[0], data.y[0], w, flat=True))
+  tgt = fam.target(hm.forecast(h, jnp.asarray(h.space.enumerate())[mle], t)[:, None, :])
+  out["flat_mle"] = dict(mean=np.asarray(tgt[:, 0]).tolist(), sd=sd(tgt).tolist())
   out["truth"] = np.asarray(trend_curve(h.space.values(jnp.asarray(task.truth)), t[:, 0])).tolist()
   out["D"] = dict(x=np.asarray(data.x[0, :n, 0]).tolist(), y=np.asarray(data.y[0, :n]).tolist())
   out["D_star"] = dict(x=np.asarray(data.x_test[0, :200, 0]).tolist(),
@@ -527,6 +561,13 @@ def run_task(cfg, name: str, workdir: str | None) -> dict:
   return out
 
 
+def _queries(flat: dict, prefix: str, tag: str = "q_") -> dict[str, int]:
+  """{kind: count} of one (method, |D|) from its per-seed counts (every seed asks the same
+  number: the shapes are the same)."""
+  key = lambda k: f"{prefix}/{tag}{k}" if prefix else f"{tag}{k}"
+  return {k: int(np.max(np.asarray(flat[key(k)]))) for k in QUERY_KINDS}
+
+
 def _compute_task(cfg, name: str, workdir: str | None) -> dict:
   """`run_task`'s computation: every fit resumes from (or ends at) its checkpoints."""
   task = task_of(cfg, name)
@@ -545,9 +586,14 @@ def _compute_task(cfg, name: str, workdir: str | None) -> dict:
   ltp_final, ltp_hist, ltp = run_ltp(task, cfg, data, sub(f"ltp-{lc.prior_mode}"), ltp_cfg=lc)
   times["ltp"] = time.time() - t0
   sizes = [int(n) for n in cfg.sizes]
+  per_size = lambda f: {n: f(n) for n in sizes}
   methods: dict[str, dict] = {}
   for m in SUPERVISED:
     methods[m] = {k: _by_size(sup_final, m, k, sizes) for k in ("score", "log_lik")}
+    # warm-up 2's network is fit on the human's forecasts; the network on D asks nothing
+    asked = dict.fromkeys(QUERY_KINDS, 0) | dict(forecast=0 if m == "direct"
+                                                  else cfg.warmup2.forecasts)
+    methods[m]["queries"] = per_size(lambda n, a=asked: dict(a))
   plan = ltp_plan(cfg)
   for m in LTP:
     got = [n for mm, n in plan if mm == m]
@@ -555,10 +601,18 @@ def _compute_task(cfg, name: str, workdir: str | None) -> dict:
                   for k in ("score", "log_lik", "human_at_z_score", "human_at_z_log_lik",
                             "select", "restart")}
     methods[m]["z_star"] = _by_size(ltp["arrays"], m, "z_star", got)
-  methods["ideal"] = {"score": {n: ideal_out[n]["score"].tolist() for n in sizes},
-                      "log_lik": {n: ideal_out[n]["log_lik"].tolist() for n in sizes},
-                      "z_star": {n: ideal_out[n]["z_map"].tolist() for n in sizes},
-                      "p_map": {n: ideal_out[n]["p_map"].tolist() for n in sizes}}
+    methods[m]["queries"] = {n: _queries(ltp_final, f"{m}/n{n}") for n in got}
+  at = lambda n, k: ideal_out[n][k].tolist()
+  methods["ideal"] = dict(score=per_size(lambda n: at(n, "score")),
+                          log_lik=per_size(lambda n: at(n, "log_lik")),
+                          z_star=per_size(lambda n: at(n, "z_map")),
+                          p_map=per_size(lambda n: at(n, "p_map")),
+                          queries=per_size(lambda n: _queries(ideal_out[n], "", "q_")))
+  for m in ("flat_bayes", "flat_mle"):
+    methods[m] = dict(score=per_size(lambda n, m=m: at(n, f"{m}_score")),
+                      log_lik=per_size(lambda n, m=m: at(n, f"{m}_log_lik")),
+                      z_star=per_size(lambda n, m=m: at(n, f"{m}_z_map")),
+                      queries=per_size(lambda n: _queries(ideal_out[n], "", "flat_q_")))
   main = cfg.main_size
   readable = {
       "truth": space.describe(task.truth),
@@ -572,9 +626,7 @@ def _compute_task(cfg, name: str, workdir: str | None) -> dict:
   per_restart = ltp["per_restart"]
   r0 = lambda k: np.asarray(per_restart[f"ltp_map/n{main}/r0/{k}"]).tolist()
   prior_modes = {lc.prior_mode: dict(score=r0("score"), log_lik=r0("log_lik"), z_star=r0("z_star"))}
-  q = train.queries_per_step(task, lc)
-  queries = {lc.prior_mode: dict(forecasts=q.forecasts * cfg.num_steps,
-                                 prior=q.prior * cfg.num_steps, restarts=lc.restarts)}
+  queries = {lc.prior_mode: _queries(per_restart, f"ltp_map/n{main}/r0")}
   for mode in _names(cfg.compare_prior_modes):
     if mode == lc.prior_mode:
       continue
@@ -587,9 +639,7 @@ def _compute_task(cfg, name: str, workdir: str | None) -> dict:
     prior_modes[mode] = dict(score=fin[f"ltp_map/n{main}/score"].tolist(),
                              log_lik=fin[f"ltp_map/n{main}/log_lik"].tolist(),
                              z_star=extra["arrays"][f"ltp_map/n{main}/z_star"].tolist())
-    q = train.queries_per_step(task, lm)
-    queries[mode] = dict(forecasts=q.forecasts * cfg.num_steps, prior=q.prior * cfg.num_steps,
-                         restarts=1)
+    queries[mode] = _queries(fin, f"ltp_map/n{main}")
   out = dict(task=name, score_name=fam.score_name(), sizes=sizes, main_size=main,
              truth=list(task.truth), fields=[f.name for f in space.fields],
              space_size=space.size, methods=methods, readable=readable,

@@ -9,12 +9,19 @@ predicts for question x when told to take Z as given).  The learner may only *qu
     forecast(Z, x)          P_H(· | x, Z) as a prediction vector (lprior.ltp.family)
 
 Exact Bayesian updating on D by enumerating Z is in `lprior.ltp.exact` (the ideal).
+
+A method's queries are counted where they are made: `ask_prior`, `ask_ratio` and `ask_forecast`
+answer like the functions above and add the number of queries put (the entries of the batch
+where `where` holds) to a `Queries` value the caller threads through, as the amplification
+human's `Calls`.  The uncounted functions are the simulator read directly (evaluation, the
+exact ideal's arithmetic, diagnostics).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -91,6 +98,49 @@ def forecast(human: Human, z_levels: jax.Array, x: jax.Array) -> jax.Array:
   """P_H(· | x, Z) as a prediction   ((..., K) int, (..., dx)) -> (..., P)."""
   human.space.check(z_levels)
   return human.forecast_fn(human.space.values(z_levels), x)
+
+
+class Queries(NamedTuple):
+  """How often the human was asked (int32 scalars, or arrays under vmap)."""
+  forecast: jax.Array  # P_H(· | x, Z) for one (x, Z)
+  prior: jax.Array     # an absolute log Prior_H(Z)
+  ratio: jax.Array     # a judgment log Prior_H(Z′)/Prior_H(Z)
+
+  @property
+  def judgments(self) -> jax.Array:
+    """Prior queries of either kind."""
+    return self.prior + self.ratio
+
+
+def no_queries() -> Queries:
+  return Queries(*(jnp.zeros((), jnp.int32) for _ in range(3)))
+
+
+def _count(where, batch_shape: tuple[int, ...]) -> jax.Array:
+  return jnp.sum(jnp.broadcast_to(jnp.asarray(where, bool), batch_shape)).astype(jnp.int32)
+
+
+def ask_prior(human: Human, z_levels: jax.Array, queries: Queries, where=True
+              ) -> tuple[jax.Array, Queries]:
+  """`log_prior`, counting one query per entry of the batch where `where` holds."""
+  n = _count(where, z_levels.shape[:-1])
+  return log_prior(human, z_levels), queries._replace(prior=queries.prior + n)
+
+
+def ask_ratio(human: Human, z_levels: jax.Array, z_other: jax.Array, queries: Queries,
+              where=True) -> tuple[jax.Array, Queries]:
+  """`log_ratio`, counting one judgment per entry of the (broadcast) batch where `where` holds."""
+  shape = jnp.broadcast_shapes(z_levels.shape[:-1], z_other.shape[:-1])
+  return (log_ratio(human, z_levels, z_other),
+          queries._replace(ratio=queries.ratio + _count(where, shape)))
+
+
+def ask_forecast(human: Human, z_levels: jax.Array, x: jax.Array, queries: Queries, where=True
+                 ) -> tuple[jax.Array, Queries]:
+  """`forecast`, counting one query per (Z, x) pair of the broadcast batch where `where` holds."""
+  shape = jnp.broadcast_shapes(z_levels.shape[:-1], x.shape[:-1])
+  return (forecast(human, z_levels, x),
+          queries._replace(forecast=queries.forecast + _count(where, shape)))
 
 
 def log_lik(human: Human, z_levels: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:

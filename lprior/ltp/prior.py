@@ -61,16 +61,27 @@ def score_deltas(score_fn: Callable[[jax.Array], jax.Array], space: Space, z_lev
   return jnp.where(jnp.asarray(space.level_mask()), sc - own[..., None], 0.0)
 
 
-def human_deltas(human: Human, z_levels: jax.Array, mode: str) -> jax.Array:
+def human_deltas(human: Human, z_levels: jax.Array, mode: str,
+                 queries: hm.Queries | None = None) -> jax.Array | tuple[jax.Array, hm.Queries]:
   """Δ[..., k, l] = log Prior_H(Z_{k←l}) − log Prior_H(Z) from the human   (..., K) -> (..., K, L_max),
-  0 at missing levels.  'direct': two absolute answers, subtracted; 'ratio': one judgment."""
-  if mode == "direct":
-    return score_deltas(lambda z: hm.log_prior(human, z), human.space, z_levels)
-  if mode != "ratio":
+  0 at missing levels.  'direct': two absolute answers, subtracted; 'ratio': one judgment.
+  With `queries`, also the count after asking: per hypothesis, its Σ_k (L_k − 1) one-field
+  neighbours ('ratio': one judgment each; 'direct': one absolute answer each, and one for Z)."""
+  if mode not in ("direct", "ratio"):
     raise ValueError(f"human_deltas takes mode 'direct' or 'ratio', got {mode!r}")
+  q = hm.no_queries() if queries is None else queries
   nb = neighbours(human.space, z_levels)
-  d = hm.log_ratio(human, jnp.broadcast_to(z_levels[..., None, None, :], nb.shape), nb)
-  return jnp.where(jnp.asarray(human.space.level_mask()), d, 0.0)
+  other = jnp.asarray(human.space.level_mask()) & (
+      jnp.arange(human.space.max_levels) != z_levels[..., None])             # (..., K, L)
+  if mode == "direct":
+    own, q = hm.ask_prior(human, z_levels, q)
+    at, q = hm.ask_prior(human, nb, q, where=other)
+    d = at - own[..., None, None]
+  else:
+    d, q = hm.ask_ratio(human, jnp.broadcast_to(z_levels[..., None, None, :], nb.shape), nb, q,
+                        where=other)
+  d = jnp.where(jnp.asarray(human.space.level_mask()), d, 0.0)
+  return d if queries is None else (d, q)
 
 
 def learned_deltas(apply_fn: Callable[[PyTree, jax.Array], jax.Array], params: PyTree,

@@ -60,6 +60,7 @@ class LTPState:
   g_params: PyTree      # prior predictor ('learned'); {} otherwise
   g_opt: Any
   key: jax.Array
+  queries: hm.Queries   # the human's queries so far, counted where they are made
 
 
 def _check(cfg) -> None:
@@ -149,7 +150,8 @@ def init_ltp(key: jax.Array, task: Task, cfg, z_init: jax.Array) -> LTPState:
     g_params = {}
   log_sigma = jnp.full_like(z_init, jnp.log(cfg.sigma_init))
   return LTPState(z_init, log_sigma, f_params, opt_f.init(f_params),
-                  opt_z.init((z_init, log_sigma)), g_params, opt_g.init(g_params), k_run)
+                  opt_z.init((z_init, log_sigma)), g_params, opt_g.init(g_params), k_run,
+                  hm.no_queries())
 
 
 def _take(key, data: LTPData, n: int) -> tuple[jax.Array, jax.Array]:
@@ -175,7 +177,7 @@ def make_ltp_step(task: Task, cfg):
     return data.posterior * jnp.exp(state.log_sigma)
 
   def f_update(carry, key, state, data, tau):
-    f_params, f_state = carry
+    f_params, f_state, queries = carry
     k_d, k_s, k_c, k_a, k_p, k_u, k_n, k_z, k_b, k_o = jax.random.split(key, 10)
     b = cfg.f_batch
     idx_d, _ = _take(k_d, data, b)
@@ -192,7 +194,7 @@ def make_ltp_step(task: Task, cfg):
       flat = hyps.reshape(-1, k_)
       swap = jax.random.bernoulli(k_b, cfg.neighbour_share, (flat.shape[0], 1))
       hyps = jnp.where(swap, prior.ratio_pairs(k_o, space, flat), flat).reshape(hyps.shape)
-    forecasts = hm.forecast(human, hyps, x[:, None, :])                   # (b, M, P): queries
+    forecasts, queries = hm.ask_forecast(human, hyps, x[:, None, :], queries)  # (b, M, P)
     f = lambda p, xx, zz: f_tau(p, xx, zz, tau)
     if by_hypothesis:  # f(x, Z) against the human's forecast under Z itself
       xs = jnp.broadcast_to(x[:, None, :], hyps.shape[:2] + x.shape[-1:]).reshape(-1, x.shape[-1])
@@ -203,16 +205,17 @@ def make_ltp_step(task: Task, cfg):
     loss, g = jax.value_and_grad(
         lambda p: objective.imitation_loss(f, p, xs, inputs, target, family))(f_params)
     upd, f_state = opt_f.update(g, f_state, f_params)
-    return (optax.apply_updates(f_params, upd), f_state), loss
+    return (optax.apply_updates(f_params, upd), f_state, queries), loss
 
-  def deltas(state, hyps):
+  def deltas(state, hyps, queries):
     if mode == "learned":
-      return prior.learned_deltas(g_apply, state.g_params, space, hyps, cfg.ratio_scale)
-    return prior.human_deltas(human, hyps, mode)
+      return prior.learned_deltas(g_apply, state.g_params, space, hyps, cfg.ratio_scale), queries
+    return prior.human_deltas(human, hyps, mode, queries)
 
   def prior_level(state, hyps, z_ref):
     """What the optimiser can say about E log Prior_H at its hypotheses: absolute ('direct'),
-    relative to z_ref ('ratio': the human's judgment; 'learned': the predictor's)."""
+    relative to z_ref ('ratio': the human's judgment; 'learned': the predictor's).  A logged
+    diagnostic that steers nothing: it reads the simulated human without counting queries."""
     if mode == "direct":
       return jnp.mean(hm.log_prior(human, hyps))
     if mode == "ratio":
@@ -224,8 +227,9 @@ def make_ltp_step(task: Task, cfg):
     k_f, k_z, k_eps, k_h, k_g = jax.random.split(key, 5)
     tau = tau_at(cfg, step)
     # 1. f on the human's forecasts near the current z
-    (f_params, f_state), f_losses = jax.lax.scan(
-        lambda c, k: f_update(c, k, state, data, tau), (state.f_params, state.f_opt),
+    (f_params, f_state, queries), f_losses = jax.lax.scan(
+        lambda c, k: f_update(c, k, state, data, tau), (state.f_params, state.f_opt,
+                                                        state.queries),
         jax.random.split(k_f, cfg.f_steps))
     state = state.replace(f_params=f_params, f_opt=f_state)
     metrics = dict(f_loss=f_losses[-1])
@@ -243,7 +247,7 @@ def make_ltp_step(task: Task, cfg):
       base = jnp.where(jax.random.bernoulli(k3, cfg.g_uniform_share, (cfg.g_batch, 1)), uniform,
                        base)
       other = prior.ratio_pairs(k4, space, base)
-      judged = hm.log_ratio(human, base, other)                            # human queries
+      judged, queries = hm.ask_ratio(human, base, other, queries)
       g_loss, gg = jax.value_and_grad(
           lambda p: prior.ratio_loss(g_apply, p, base, other, judged, cfg.ratio_scale)
       )(state.g_params)
@@ -251,7 +255,7 @@ def make_ltp_step(task: Task, cfg):
       state = state.replace(g_params=optax.apply_updates(state.g_params, upd), g_opt=g_state)
       metrics["g_loss"] = g_loss
     # 3. ascent on J (MAP) / the ELBO (posterior)
-    d = deltas(state, hyps)                                                # (S, M, K, L)
+    d, queries = deltas(state, hyps, queries)                              # (S, M, K, L)
     idx, scale = _take(k_z, data, cfg.z_batch)
     x, y = data.x[idx], data.y[idx]
     w = jnp.full((cfg.z_batch,), scale)
@@ -283,7 +287,7 @@ def make_ltp_step(task: Task, cfg):
     upd = jax.tree.map(lambda v: on * v, upd)
     mu, log_sigma = optax.apply_updates((state.mu, state.log_sigma), upd)
     mu = jnp.clip(mu, *(jnp.asarray(b) for b in decoder.bounds(space)))  # projected ascent
-    state = state.replace(mu=mu, log_sigma=log_sigma, z_opt=z_state)
+    state = state.replace(mu=mu, log_sigma=log_sigma, z_opt=z_state, queries=queries)
     pl = prior_level(state, hyps, data.z_ref)
     metrics.update(log_lik_D=ll, prior=pl, objective=ll + pl + base,
                    sigma=jnp.mean(jnp.exp(log_sigma)) * data.posterior, tau=tau)
@@ -293,10 +297,10 @@ def make_ltp_step(task: Task, cfg):
 
 
 def make_selection_score(task: Task, cfg):
-  """score(state, data) -> the optimiser's own estimate of J at Z* = hard(μ) on all of D:
-  Σ_D log f(y | x, Z*) + the prior level the mode can report (direct: log Prior_H(Z*); ratio:
-  the human's log Prior_H(Z*)/Prior_H(z_ref); learned: the predictor's).  Restarts are compared
-  by it (one prior query each); it never sees D*."""
+  """score(state, data) -> (the optimiser's own estimate of J at Z* = hard(μ) on all of D,
+  the human's queries it asked): Σ_D log f(y | x, Z*) + the prior level the mode can report
+  (direct: log Prior_H(Z*); ratio: the human's log Prior_H(Z*)/Prior_H(z_ref); learned: the
+  predictor's).  Restarts are compared by it (one prior query each); it never sees D*."""
   human, space, family = task.human, task.human.space, task.human.family
   _, f_tau = make_f(task, cfg)
   if cfg.prior_mode == "learned":
@@ -307,35 +311,16 @@ def make_selection_score(task: Task, cfg):
     at = z_star if cfg.f_input == "hypothesis" else state.mu
     f = lambda p, xx, zz: f_tau(p, xx, zz, cfg.tau_end)
     ll = objective.data_log_lik(f, state.f_params, at, data.x, data.y, family, data.w)
+    q = hm.no_queries()
     if cfg.prior_mode == "direct":
-      pr = hm.log_prior(human, z_star)
+      pr, q = hm.ask_prior(human, z_star, q)
     elif cfg.prior_mode == "ratio":
-      pr = hm.log_ratio(human, data.z_ref, z_star)
+      pr, q = hm.ask_ratio(human, data.z_ref, z_star, q)
     else:
       pr = cfg.ratio_scale * (g_apply(state.g_params, z_star) - g_apply(state.g_params, data.z_ref))
-    return ll + pr
+    return ll + pr, q
 
   return score
-
-
-class Queries(NamedTuple):
-  """Human queries per joint step: forecasts (for f), prior judgments (for z or the predictor)."""
-  forecasts: int
-  prior: int
-
-
-def queries_per_step(task: Task, cfg) -> Queries:
-  """How many questions one joint step puts to the human ('direct': absolute log-priors, 'ratio'
-  and 'learned': ratio judgments)."""
-  levels = task.human.space.levels
-  nb = sum(n - 1 for n in levels)  # neighbours of a hypothesis (one field changed)
-  forecasts = cfg.f_steps * cfg.f_batch * cfg.human_samples
-  # per hypothesis: its neighbours' differences (direct: nb + 1 absolute queries; ratio: nb
-  # judgments) and the logged prior level (direct: already asked; ratio: one judgment vs z_ref)
-  per_hyp = {"direct": 1 + nb, "ratio": 1 + nb}.get(cfg.prior_mode)
-  prior_q = (cfg.z_samples * cfg.prior_samples * per_hyp if per_hyp is not None
-             else cfg.g_batch)
-  return Queries(forecasts, prior_q)
 
 
 # ------------------------------------------------------------------------------ baselines
