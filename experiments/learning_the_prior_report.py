@@ -59,6 +59,8 @@ def main_rows(results: dict, config=None) -> list[dict]:
       row["human reading Z*: score"] = (fmt_mean_se(d["human_at_z_score"][n])
                                         if m.startswith("ltp") else "—")
       row["Z* = exact MAP"] = _agree(t, m, n) if "z_star" in d and m != "ideal" else "—"
+      row["Z* = generating Z"] = (f"{sum(list(z) == list(t['truth']) for z in d['z_star'][n])}"
+                                  f"/{len(d['z_star'][n])}" if "z_star" in d else "—")
       rows.append(row)
   return rows
 

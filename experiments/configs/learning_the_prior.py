@@ -53,8 +53,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.num_seeds = 5
   c.prng_impl = "rbg"        # jax.random key implementation (rbg compiles far faster on CPU)
   c.fast_compile = False     # XLA options that trade run speed for compile speed
-  c.tasks = "spurious,trend"
-  c.sizes = (16, 64, 256)    # |D| of the data-efficiency curve …
+  # spurious_soft / spurious_wrong: where the prior decides (a 20-nat background ban the data
+  # overturn as |D| grows; a human sure of a wrong collar weight the method must follow)
+  c.tasks = "spurious,trend,spurious_soft,spurious_wrong"
+  c.sizes = (16, 32, 64, 128, 256)  # |D| of the data-efficiency curve …
   c.main_size = 256          # … and the one of the main table
   c.posterior_at_all_sizes = False  # the full posterior on the whole curve (else main_size only)
   c.n_pool = 512             # D* questions for training (f's questions, warm-up 2's forecasts)
@@ -77,10 +79,15 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.ltp_overrides = ml_collections.ConfigDict(dict(
       spurious=ml_collections.ConfigDict(), trend=ml_collections.ConfigDict(dict(restarts=2))))
   c.spurious = ml_collections.ConfigDict(dict(background_cost=1000.0, bg_shift=1.0, bg_noise=0.5))
+  c.spurious_soft = ml_collections.ConfigDict(dict(background_cost=20.0, bg_shift=1.0,
+                                                   bg_noise=0.5))
+  c.spurious_wrong = ml_collections.ConfigDict(dict(background_cost=1000.0, bg_shift=1.0,
+                                                    bg_noise=0.5, wrong_collar=True))
   c.trend = ml_collections.ConfigDict()
   preset = preset or "default"
   if preset == "smoke":
     c.num_seeds, c.sizes, c.main_size = 2, (16, 64), 64
+    c.tasks = "spurious,trend"
     c.n_pool, c.n_test, c.num_steps, c.eval_every, c.checkpoint_every = 128, 200, 60, 30, 60
     c.ltp.anneal_steps = 60
     c.log_every = 5

@@ -153,9 +153,8 @@ def _check_tasks(cfg) -> list[str]:
   for t in names:
     if t not in TASKS:
       raise ValueError(f"tasks: unknown task {t!r}; choose from {', '.join(TASKS)}")
-    if t == "spurious" and "spurious" in cfg:
-      _need(cfg.spurious.get("bg_noise", 0.0) >= 0, "spurious.bg_noise",
-            cfg.spurious.get("bg_noise"), ">= 0")
+    if t.startswith("spurious") and t in cfg:
+      _need(cfg[t].get("bg_noise", 0.0) >= 0, f"{t}.bg_noise", cfg[t].get("bg_noise"), ">= 0")
     try:
       task_of(cfg, t)
     except (TypeError, ValueError) as e:

@@ -6,6 +6,10 @@ spurious  "husky or labrador?" from five photo features.  In D the snowy backgro
           "strong evidence for husky"; P_H(husky | x, Z) = σ(Σ_k w_k x_k).  The human knows that
           the background does not decide the breed: every non-zero background weight has prior
           log-weight −`background_cost` nats.
+          Variants where the prior decides: `spurious_soft` (a 20-nat ban: the ideal keeps the
+          background out at small |D| and lets it in between |D| = 32 and 128) and
+          `spurious_wrong` (the human is also sure that a collar is strong evidence for husky;
+          its true weight is 0: a method that learns the human's prior must follow it there).
 trend     a quantity observed over time: D has t ∈ [0, 1], D* asks about t ∈ [1, 2] (trend
           extrapolation).  Z: the shape of the curve (levels off / straight line / compounds),
           the level at t = 0, the growth rate, the ceiling (used by the S-curve) and the noise;
@@ -26,7 +30,7 @@ from lprior.ltp import family as fam
 from lprior.ltp.human import Human, make_human
 from lprior.ltp.space import Field, Space
 
-TASKS = ("spurious", "trend")
+TASKS = ("spurious", "spurious_soft", "spurious_wrong", "trend")
 Sampler = Callable[[jax.Array, int], tuple[jax.Array, jax.Array]]  # (key, n) -> (x (n, dx), y (n,))
 
 
@@ -73,18 +77,22 @@ def _spurious_sample(key, n, *, shifted: bool, bg_shift: float, bg_noise: float)
   return jnp.concatenate([core, bg[:, None]], axis=1), y
 
 
-def spurious(background_cost: float = 100.0, bg_shift: float = 1.0, bg_noise: float = 0.5) -> Task:
+def spurious(background_cost: float = 100.0, bg_shift: float = 1.0, bg_noise: float = 0.5,
+             wrong_collar: bool = False, name: str = "spurious") -> Task:
   """The dog-breed task; `background_cost` nats: how sure the human is that the background is
-  irrelevant (each non-zero weight has prior log-weight −background_cost)."""
+  irrelevant (each non-zero weight has prior log-weight −background_cost); wrong_collar: the
+  human is as sure that a collar is strong evidence for husky (+2; the truth is 0)."""
   if background_cost < 0:
     raise ValueError(f"background_cost must be >= 0, got {background_cost}")
   values = (-2.0, -1.0, 0.0, 1.0, 2.0)
   space = Space(tuple(Field(f, values, WEIGHT_WORDS) for f in FEATURES))
   c = float(background_cost)
-  human = make_human(space, SPURIOUS_PRIOR, fam.BINARY, _linear_logit,
-                     {"snowy background": (-c, -c, 0.0, -c, -c)})
+  sure = {"snowy background": (-c, -c, 0.0, -c, -c)}
+  if wrong_collar:
+    sure["wears a collar"] = (-c, -c, -c, -c, 0.0)
+  human = make_human(space, SPURIOUS_PRIOR, fam.BINARY, _linear_logit, sure)
   s = functools.partial(_spurious_sample, bg_shift=bg_shift, bg_noise=bg_noise)
-  return Task("spurious", human, FEATURES, SPURIOUS_TRUTH, functools.partial(s, shifted=False),
+  return Task(name, human, FEATURES, SPURIOUS_TRUTH, functools.partial(s, shifted=False),
               functools.partial(s, shifted=True))
 
 
@@ -141,9 +149,13 @@ def trend() -> Task:
 
 
 def make_task(name: str, **kwargs) -> Task:
-  """'spurious' or 'trend' with its world options (ValueError on an unknown name)."""
+  """A task of TASKS with its world options (ValueError on an unknown name)."""
   if name == "spurious":
     return spurious(**kwargs)
+  if name == "spurious_soft":
+    return spurious(**{"background_cost": 20.0, **kwargs}, name=name)
+  if name == "spurious_wrong":
+    return spurious(**{"wrong_collar": True, **kwargs}, name=name)
   if name == "trend":
     return trend(**kwargs)
   raise ValueError(f"unknown task {name!r}; choose from {TASKS}")
