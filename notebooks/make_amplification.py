@@ -72,7 +72,7 @@ print("softmax ", np.asarray(jax.nn.softmax(-scores / temp)).round(3))"""),
 Supervised learning on true answers (one call per label) is the upper anchor; M's own
 confidence as the score (dashed) and a blind coin are the controls a saving must beat."""),
     new_code_cell("""config = get_config("smoke")
-config.methods = "adversary,random,confidence,coin,blind_coin,always,supervised"
+config.methods = "adversary,random,confidence,coin,blind_coin,supervised"
 t, learners = tasks.ChainSum(m=3, length=4), {}
 results = {"tasks": {t.name: experiment.train_methods(config, t, stream=1, learners=learners)}}
 report.plot_accuracy(results);"""),

@@ -4,10 +4,18 @@ faster this way) and the tests compare numbers computed under the same flags."""
 
 import os
 import socket
+import tempfile
 
 from lprior.xla import FAST_COMPILE_FLAGS  # noqa: E402  (no JAX import)
 
 os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count=8 {FAST_COMPILE_FLAGS}")
+# One persistent compilation cache per test session, shared by the xdist workers and the
+# launchers they start: many tests compile the same programs (a launcher run again to test
+# resuming, a notebook and the tests of its module), and CI pays each compile once.
+_session = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), f"lprior-jax-cache-{_session}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

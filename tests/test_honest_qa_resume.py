@@ -83,11 +83,9 @@ def test_crash_then_rerun_matches_uninterrupted(tmp_path, monkeypatch):
 
 
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
+  """The run to be killed compiles alone into the cache; the resumed run and the uninterrupted
+  reference then run side by side from the cache (one cold compile in all)."""
   env = _env(tmp_path / "cache")
-  ref = tmp_path / "ref"  # the uninterrupted run, alongside the one to be killed
-  ref_log = open(tmp_path / "ref.log", "w")
-  ref_proc = subprocess.Popen(_cmd(ref), cwd=ROOT, env=env, stdout=ref_log,
-                              stderr=subprocess.STDOUT)
   run = tmp_path / "run"
   proc = subprocess.Popen(_cmd(run), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
@@ -101,6 +99,10 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   assert not (run / "results.json").exists()
+  ref = tmp_path / "ref"  # the uninterrupted run
+  ref_log = open(tmp_path / "ref.log", "w")
+  ref_proc = subprocess.Popen(_cmd(ref), cwd=ROOT, env=env, stdout=ref_log,
+                              stderr=subprocess.STDOUT)
   out = subprocess.run(_cmd(run), cwd=ROOT, env=env, check=True, capture_output=True,
                        text=True, timeout=600)
   assert ref_proc.wait(timeout=600) == 0, (tmp_path / "ref.log").read_text()[-2000:]

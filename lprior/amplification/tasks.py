@@ -122,6 +122,12 @@ def _halves(x: jax.Array, half: jax.Array) -> tuple[jax.Array, jax.Array]:
   return jnp.where(keep, x, 0), jnp.where(keep, shifted, 0)
 
 
+def _halvings(k: jax.Array) -> jax.Array:
+  """⌈log2 max(k, 1)⌉: halvings of k (rounding up) down to 1   (...,) int32."""
+  k = jnp.maximum(k, 1)
+  return (32 - jax.lax.clz((k - 1).astype(jnp.uint32))).astype(jnp.int32)
+
+
 def _sum_mod(v: jax.Array, m: int) -> jax.Array:
   """Σ_i v_i mod m over the last axis (a power of 2 long), pairwise so int32 cannot overflow
   (..., n) -> (..., 1)."""
@@ -225,9 +231,7 @@ class PermPower(Task):
     return jnp.concatenate([k[:, None], p], axis=1).astype(jnp.int32)
 
   def level(self, q):
-    k = jnp.maximum(q[..., 0], 1)
-    # ⌈log2 k⌉: the ⌈k/2⌉ branch is the deepest one.
-    return (32 - jax.lax.clz((k - 1).astype(jnp.uint32))).astype(jnp.int32)
+    return _halvings(q[..., 0])  # the ⌈k/2⌉ branch is the deepest one
 
   def base_answer(self, q):
     return q[..., 1:]
@@ -503,8 +507,7 @@ class PointerChase(Task):
     return jnp.stack([k, jax.random.randint(k_x, (n,), 0, self.n)], 1).astype(jnp.int32)
 
   def level(self, q):
-    k = jnp.maximum(q[..., 0], 1)
-    return (32 - jax.lax.clz((k - 1).astype(jnp.uint32))).astype(jnp.int32)  # ⌈log2 k⌉
+    return _halvings(q[..., 0])  # the ⌈k/2⌉ branch is the deepest one
 
   def base_answer(self, q):
     return self._chase(q[..., 0], q[..., 1])
