@@ -3,6 +3,7 @@ backend compiles at its lowest optimisation level: the suite is compile-bound (a
 faster this way) and the tests compare numbers computed under the same flags."""
 
 import os
+import shutil
 import socket
 import tempfile
 
@@ -13,8 +14,9 @@ os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count=8 {F
 # launchers they start: many tests compile the same programs (a launcher run again to test
 # resuming, a notebook and the tests of its module), and CI pays each compile once.
 _session = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
-                      os.path.join(tempfile.gettempdir(), f"lprior-jax-cache-{_session}"))
+_CACHE = os.path.join(tempfile.gettempdir(), f"lprior-jax-cache-{_session}")
+_OWN_CACHE = "JAX_COMPILATION_CACHE_DIR" not in os.environ
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 import jax  # noqa: E402
@@ -38,3 +40,9 @@ def free_port() -> int:
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     return s.getsockname()[1]
+
+
+def pytest_sessionfinish(session, exitstatus):
+  """The session's compilation cache goes with it (removed by the controller, not a worker)."""
+  if _OWN_CACHE and "PYTEST_XDIST_WORKER" not in os.environ:
+    shutil.rmtree(_CACHE, ignore_errors=True)
