@@ -1,6 +1,7 @@
 """Benchmark 1: log Z accuracy against compute, ours beside BlackJAX's adaptive tempered SMC.
 
-For every closed-form problem (d, λ), budget (particles N) and repeat: each estimator's error in
+For every target with an exact log Z (`problems.KINDS`: the quadratic, a mixture of unequal
+bumps, a spike-and-slab phase transition), (d, λ), budget (particles N) and repeat: each estimator's error in
 nats against the exact log Z, its gradient evaluations and its wall time (compiled once before,
 timed apart).  Our SMC and BlackJAX's run with the same N, MCMC steps per tempering step and
 target ESS, so their budgets match up to the adaptive number of steps.  Also the tracking
@@ -62,7 +63,8 @@ def _rows(name, prob, n, outs, med_s, first_s):
     for label, value in ((name, o["log_z"]), ("ti", o["ti"])):
       if value is None or (label == "ti" and name != "smc"):
         continue
-      rows.append(dict(d=prob.P.dim, lam=prob.lam, method=label, num_particles=n, rep=rep,
+      rows.append(dict(target=prob.kind, d=prob.dim, lam=prob.lam, method=label,
+                       num_particles=n, rep=rep,
                        log_z=float(value), exact=prob.exact_log_z,
                        error=float(value) - prob.exact_log_z,
                        stderr=float(o["stderr"]) if label == name else float("nan"),
@@ -74,13 +76,14 @@ def _rows(name, prob, n, outs, med_s, first_s):
 
 
 def logz_summary(rows: list[dict]) -> list[dict]:
-  """Median |error|, stderr, gradient evaluations and wall time per (d, λ, method, N)."""
+  """Median |error|, stderr, gradient evaluations and wall time per (target, d, λ, method, N)."""
   groups = defaultdict(list)
   for r in rows:
-    groups[(r["d"], r["lam"], r["method"], r["num_particles"])].append(r)
+    groups[(r.get("target", "quadratic"), r["d"], r["lam"], r["method"], r["num_particles"])
+           ].append(r)
   out = []
-  for (d, lam, method, n), rs in sorted(groups.items()):
-    out.append(dict(d=d, lam=lam, method=method, N=n,
+  for (target, d, lam, method, n), rs in sorted(groups.items()):
+    out.append(dict(target=target, d=d, lam=lam, method=method, N=n,
                     abs_error=float(np.median([abs(r["error"]) for r in rs])),
                     mean_abs_error=float(np.mean([abs(r["error"]) for r in rs])),
                     abs_error_se=float(np.std([abs(r["error"]) for r in rs], ddof=1)
@@ -100,15 +103,17 @@ def smc_vs_blackjax(summary: list[dict], ours: tuple[str, ...] = ("smc", "smc_di
   """Per our SMC variant and (d, λ, N): its and BlackJAX's median |error|, gradient evaluations,
   wall time, and z = (ours − BlackJAX's mean |error|) / SE of that difference; the targets: error
   no worse (z ≤ 2, or both medians within 0.1 nat) at ≤ 1.2x wall."""
-  idx = {(s["d"], s["lam"], s["method"], s["N"]): s for s in summary}
+  idx = {(s.get("target", "quadratic"), s["d"], s["lam"], s["method"], s["N"]): s
+         for s in summary}
   out = []
-  for (d, lam, m, n), s in sorted(idx.items(), key=lambda kv: (kv[0][2], kv[0])):
-    b = idx.get((d, lam, "blackjax", n))
+  for (target, d, lam, m, n), s in sorted(idx.items(), key=lambda kv: (kv[0][3], kv[0])):
+    b = idx.get((target, d, lam, "blackjax", n))
     if m not in ours or b is None:
       continue
     z = ((s["mean_abs_error"] - b["mean_abs_error"])
          / np.sqrt(s["abs_error_se"] ** 2 + b["abs_error_se"] ** 2))
-    out.append(dict(ours=m, d=d, lam=lam, N=n, ours_err=s["abs_error"], bj_err=b["abs_error"],
+    out.append(dict(ours=m, target=target, d=d, lam=lam, N=n, ours_err=s["abs_error"],
+                    bj_err=b["abs_error"],
                     z=float(z), ours_grads=s["grad_evals"], bj_grads=b["grad_evals"],
                     ours_s=s["wall_s"], bj_s=b["wall_s"], wall_ratio=s["wall_s"] / b["wall_s"],
                     error_ok=bool(z <= 2.0 or max(s["abs_error"], b["abs_error"]) <= 0.1),
@@ -124,13 +129,27 @@ def run(cfg, log=print) -> dict:
   if unknown:
     raise ValueError(f"config.methods names unknown estimators {sorted(unknown)}; "
                      f"choose from {sorted(OURS) + ['blackjax']}")
+  targets = [t for t in cfg.get("targets", "quadratic").split(",") if t]
+  unknown = set(targets) - set(problems.KINDS)
+  if unknown:
+    raise ValueError(f"config.targets names unknown targets {sorted(unknown)}; choose from "
+                     f"{problems.KINDS}")
+  rows = []
+  for target in targets:
+    rows += _target_rows(cfg, target, methods, log)
+  summary = logz_summary(rows)
+  return dict(rows=rows, summary=summary, vs_blackjax=smc_vs_blackjax(summary))
+
+
+def _target_rows(cfg, target: str, methods: list[str], log) -> list[dict]:
+  """The rows of one target over the d × λ × N grid."""
   rows = []
   for d in cfg.dims:
     large = d >= cfg.large.dim  # big d: fewer budgets and repeats (each run takes minutes)
     particles = cfg.large.particles if large else cfg.particles
     repeats = cfg.large.repeats if large else cfg.repeats
     for lam in cfg.lams:
-      prob = problems.make(d, lam)
+      prob = problems.make(d, lam, kind=target)
       for n in particles:
         runners = {name: _ours(name, prob, n, cfg.mcmc_steps, cfg.target_ess)
                    for name in methods if name != "blackjax"}
@@ -142,10 +161,9 @@ def run(cfg, log=print) -> dict:
           outs, med, first = median_wall(fn, repeats)
           rows += _rows(name, prob, n, outs, med, first)
           errs = [abs(float(o["log_z"]) - prob.exact_log_z) for o in outs]
-          log(f"  d={d:>6} λ={lam:>6g} N={n:>4} {name:>9}: |err| {np.median(errs):7.3f} nats, "
-              f"{med:7.3f} s (first call {first:.1f} s)")
-  summary = logz_summary(rows)
-  return dict(rows=rows, summary=summary, vs_blackjax=smc_vs_blackjax(summary))
+          log(f"  {target:>10} d={d:>6} λ={lam:>6g} N={n:>4} {name:>9}: |err| "
+              f"{np.median(errs):7.3f} nats, {med:7.3f} s (first call {first:.1f} s)")
+  return rows
 
 
 def tracking_vs_fresh(cfg, log=print) -> dict:

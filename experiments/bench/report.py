@@ -13,21 +13,23 @@ from experiments.common.report import markdown_table, save_figure  # noqa: E402
 
 
 def plot_logz(summary: list[dict], path: str | None):
-  dims = sorted({s["d"] for s in summary})
+  """Median |error| against gradient evaluations, a panel per (target, d) row and λ column."""
+  rows = sorted({(s.get("target", "quadratic"), s["d"]) for s in summary})
   lams = sorted({s["lam"] for s in summary})
-  fig, axes = plt.subplots(len(dims), len(lams), figsize=(3.6 * len(lams), 3 * len(dims)),
+  fig, axes = plt.subplots(len(rows), len(lams), figsize=(3.6 * len(lams), 3 * len(rows)),
                            squeeze=False)
   methods = sorted({s["method"] for s in summary})
-  for i, d in enumerate(dims):
+  for i, (target, d) in enumerate(rows):
     for j, lam in enumerate(lams):
       ax = axes[i, j]
       for m in methods:
         pts = sorted((s["grad_evals"], s["abs_error"]) for s in summary
-                     if s["d"] == d and s["lam"] == lam and s["method"] == m)
+                     if (s.get("target", "quadratic"), s["d"]) == (target, d)
+                     and s["lam"] == lam and s["method"] == m)
         if pts:
           x, y = zip(*pts)
           ax.plot(np.maximum(x, 1), np.maximum(y, 1e-3), "o-", label=m)
-      ax.set(xscale="log", yscale="log", title=f"d={d}, λ={lam:g}",
+      ax.set(xscale="log", yscale="log", title=f"{target}, d={d}, λ={lam:g}",
              xlabel="gradient evaluations", ylabel="median |error| (nats)")
   axes[0, 0].legend(fontsize=7)
   return save_figure(fig, path)

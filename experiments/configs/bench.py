@@ -15,6 +15,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # a comma-separated subset; tracking_network (GPU-sized at this preset) runs when named
   c.benchmarks = ",".join(b for b in BENCHMARKS if b != "tracking_network")
   # 1. log Z accuracy against compute, ours beside BlackJAX (same N, MCMC steps, target ESS)
+  # targets with an exact log Z (experiments/bench/problems.py): the quadratic, a mixture of
+  # unequal bumps, a spike-and-slab phase transition
+  c.targets = "quadratic,mixture,spike_slab"
   c.dims = (100, 1000, 10000)
   c.lams = (1.0, 100.0, 1000.0)
   c.particles = (64, 256)
@@ -64,6 +67,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
                               compare_every=50, ref_particles=256, ref_max_particles=1024)
   elif preset == "quick":
     c.dims, c.lams, c.particles, c.repeats = (100,), (10.0,), (64,), 2
+    c.targets = "quadratic"
     c.methods = "smc,blackjax,naive,laplace"
     c.tracking.update(dim=100, metric_rank=16, num_particles=64, num_steps=10,
                       fresh_particles=(64, 256), fresh_repeats=2, init_mcmc_steps=8)
