@@ -122,6 +122,13 @@ def _halves(x: jax.Array, half: jax.Array) -> tuple[jax.Array, jax.Array]:
   return jnp.where(keep, x, 0), jnp.where(keep, shifted, 0)
 
 
+def _sizes(key: jax.Array, n: int, all_levels: bool, lo: int, hi: int) -> jax.Array:
+  """n question sizes: uniform in [lo, hi] (all_levels), else hi   -> (n,) int32."""
+  if all_levels:
+    return jax.random.randint(key, (n,), lo, hi + 1)
+  return jnp.full((n,), hi, jnp.int32)
+
+
 def _halvings(k: jax.Array) -> jax.Array:
   """⌈log2 max(k, 1)⌉: halvings of k (rounding up) down to 1   (...,) int32."""
   k = jnp.maximum(k, 1)
@@ -172,10 +179,7 @@ class SumMod(Task):
 
   def sample(self, key, n, *, all_levels=False):
     k_level, k_x = jax.random.split(key)
-    if all_levels:
-      level = jax.random.randint(k_level, (n,), 0, self.log2_len + 1)
-    else:
-      level = jnp.full((n,), self.log2_len)
+    level = _sizes(k_level, n, all_levels, 0, self.log2_len)
     x = jnp.where(self._mask(level), self._entries(k_x, (n, 2 ** self.log2_len)), 0)
     return jnp.concatenate([level[:, None], x], axis=1).astype(jnp.int32)
 
@@ -288,10 +292,7 @@ class ChainSum(Task):
 
   def sample(self, key, n, *, all_levels=False):
     k_k, k_x = jax.random.split(key)
-    if all_levels:
-      k = jax.random.randint(k_k, (n,), 1, self.length + 1)
-    else:
-      k = jnp.full((n,), self.length)
+    k = _sizes(k_k, n, all_levels, 1, self.length)
     x = jax.random.randint(k_x, (n, self.length), 0, self.m)
     x = jnp.where(self._mask(k), x, 0)
     return jnp.concatenate([k[:, None], x], axis=1).astype(jnp.int32)
@@ -407,10 +408,7 @@ class MixedOps(Task):
   def sample(self, key, n, *, all_levels=False):
     k_level, k_x, k_easy, k_op = jax.random.split(key, 4)
     size = 2 ** self.log2_len
-    if all_levels:
-      level = jax.random.randint(k_level, (n,), 0, self.log2_len + 1)
-    else:
-      level = jnp.full((n,), self.log2_len)
+    level = _sizes(k_level, n, all_levels, 0, self.log2_len)
     length = jnp.left_shift(1, level)[:, None]
     pos = jnp.arange(size)
     x = jnp.where(pos < length, jax.random.randint(k_x, (n, size), 0, self.m), 0)
@@ -500,10 +498,7 @@ class PointerChase(Task):
 
   def sample(self, key, n, *, all_levels=False):
     k_k, k_x = jax.random.split(key)
-    if all_levels:
-      k = jax.random.randint(k_k, (n,), 1, self.max_steps + 1)
-    else:
-      k = jnp.full((n,), self.max_steps)
+    k = _sizes(k_k, n, all_levels, 1, self.max_steps)
     return jnp.stack([k, jax.random.randint(k_x, (n,), 0, self.n)], 1).astype(jnp.int32)
 
   def level(self, q):
