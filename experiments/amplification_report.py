@@ -119,12 +119,15 @@ def share_of_saving(calls: Mapping[str, np.ndarray], numer: tuple[str, str],
   """(share, bootstrap SE over seeds, seeds used): mean(C[a] − C[b]) / mean(C[r] − C[k]) over
   the seeds where all four per-seed call counts are finite (every method reached the target);
   seeds are paired (the methods share each seed's keys and evaluation questions).  nan where no
-  seed qualifies or the saving C[r] − C[k] is 0 on average (nothing to attribute)."""
+  seed qualifies or the saving C[r] − C[k] is not resolved from 0 (its mean within 2 SE of 0:
+  nothing to attribute; the ratio would be noise over noise)."""
   (a, b), (r, k) = numer, denom
   c = np.stack([np.asarray(calls[m], float) for m in (a, b, r, k)])
   c = c[:, np.all(np.isfinite(c), 0)]
   n = c.shape[1]
-  if n == 0 or np.mean(c[2] - c[3]) == 0:
+  saving = c[2] - c[3]
+  saving_se = np.std(saving, ddof=1) / np.sqrt(n) if n > 1 else 0.0
+  if n == 0 or abs(np.mean(saving)) <= 2 * saving_se or np.mean(saving) == 0:
     return float("nan"), float("nan"), n
   ratio = lambda x: np.mean(x[0] - x[1], -1) / np.mean(x[2] - x[3], -1)
   share = float(ratio(c))
@@ -144,7 +147,7 @@ def _share_cell(calls: Mapping[str, np.ndarray], numer, denom, num_seeds: int) -
     never = [m for m in dict.fromkeys(numer + denom) if not np.any(np.isfinite(calls[m]))]
     return f"— ({', '.join(never)} never reached)" if never else "— (no seed reached by all)"
   if np.isnan(share):
-    return f"— (no saving of {denom[1]} over {denom[0]})"
+    return f"— (no saving of {denom[1]} over {denom[0]} beyond 2 SE)"
   return f"{share:.2f} ± {se:.2f}" + ("" if n == num_seeds else f" ({n}/{num_seeds} seeds)")
 
 

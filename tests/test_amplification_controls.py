@@ -206,7 +206,12 @@ def test_attribution_shares_exact():
   # No saving of the adversary over random: nothing to attribute.
   h["adversary"] = h["confidence"] = _reaching([100, 120])
   row = report.attribution_rows({"tasks": {"t": h}}, (0.8,))[0]
-  assert row["adversary over M's confidence"] == "— (no saving of adversary over random)"
+  assert row["adversary over M's confidence"] == "— (no saving of adversary over random beyond 2 SE)"
+  # A saving within 2 SE of 0 (+10 and −5 calls): the share would be noise over noise.
+  h["adversary"] = _reaching([90, 125])
+  share, _, n = report.share_of_saving({m: report.calls_to(x, 0.8) for m, x in h.items()},
+                                       ("confidence", "adversary"), ("random", "adversary"))
+  assert n == 2 and np.isnan(share)
 
 
 def test_adv_picks_m_s_error_above_chance_after_training_and_at_chance_before():
