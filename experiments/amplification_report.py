@@ -127,7 +127,7 @@ def share_of_saving(calls: Mapping[str, np.ndarray], numer: tuple[str, str],
   n = c.shape[1]
   saving = c[2] - c[3]
   saving_se = np.std(saving, ddof=1) / np.sqrt(n) if n > 1 else 0.0
-  if n == 0 or abs(np.mean(saving)) <= 2 * saving_se or np.mean(saving) == 0:
+  if n == 0 or abs(np.mean(saving)) <= 2 * saving_se:
     return float("nan"), float("nan"), n
   ratio = lambda x: np.mean(x[0] - x[1], -1) / np.mean(x[2] - x[3], -1)
   share = float(ratio(c))

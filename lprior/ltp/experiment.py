@@ -229,9 +229,11 @@ def ideal(task: Task, cfg, data: TaskData) -> dict[str, Any]:
                 z_map=exact.map_hypothesis(h, lp))
 
   def one(x, y, w, w_reads, xp, xt, yt):
-    lj, q = exact.log_joint_counted(h, x, y, w)
-    lp = lj - jax.nn.logsumexp(lj)
+    # one enumeration of the forecasts: the flat prior's log-likelihood, then the human's prior
     ll, q_flat = exact.log_joint_counted(h, x, y, w, flat=True)
+    log_prior, q = hm.ask_prior(h, zs, q_flat)
+    lj = log_prior + ll
+    lp = lj - jax.nn.logsumexp(lj)
     lp_reads = exact.log_posterior(h, x, y, w_reads)
     out = dict(metrics(lp, xt, yt), p_map=jnp.exp(jnp.max(lp)),
                marginals=exact.field_marginals(h, lp),
