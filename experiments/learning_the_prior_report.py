@@ -23,8 +23,21 @@ STYLE = {"direct": "C3", "warmup2": "C1", "warmup2_reads": "C5", "ltp_map": "C0"
 METHODS = tuple(LABELS)
 
 
-def label(method: str, config=None) -> str:
+# where Z is too large to enumerate (`space_size` None) the exact methods are Gibbs chains
+GOLD_LABELS = {"ideal": "human prior, gold posterior (long-run block Gibbs)",
+               "flat_bayes": "flat prior over the human's hypotheses (block Gibbs)",
+               "flat_mle": "maximum likelihood over the human's hypotheses (coordinate ascent)",
+               "warmup2": "warm-up 2 (human's gold posterior on all of D)"}
+
+
+def enumerable(task: dict) -> bool:
+  return task.get("space_size") is not None
+
+
+def label(method: str, config=None, task: dict | None = None) -> str:
   reads = config.warmup2.human_reads if config is not None else "some"
+  if task is not None and not enumerable(task) and method in GOLD_LABELS:
+    return GOLD_LABELS[method]
   return LABELS[method].format(reads=reads)
 
 
@@ -53,12 +66,13 @@ def main_rows(results: dict, config=None) -> list[dict]:
     n = t["main_size"]
     for m in METHODS:
       d = t["methods"][m]
-      row = {"task": name, "method": label(m, config), "D* score": fmt_mean_se(d["score"][n]),
+      row = {"task": name, "method": label(m, config, t), "D* score": fmt_mean_se(d["score"][n]),
              "D* log-lik / question": fmt_mean_se(d["log_lik"][n]),
              "human queries: forecasts / prior": queries_text(d.get("queries", {}).get(n))}
       row["human reading Z*: score"] = (fmt_mean_se(d["human_at_z_score"][n])
                                         if m.startswith("ltp") else "—")
-      row["Z* = exact MAP"] = _agree(t, m, n) if "z_star" in d and m != "ideal" else "—"
+      row["Z* = exact MAP"] = (_agree(t, m, n) if "z_star" in d and m != "ideal" and enumerable(t)
+                               else "—")
       row["Z* = generating Z"] = (f"{sum(list(z) == list(t['truth']) for z in d['z_star'][n])}"
                                   f"/{len(d['z_star'][n])}" if "z_star" in d else "—")
       rows.append(row)
@@ -70,11 +84,49 @@ def efficiency_rows(results: dict, config=None) -> list[dict]:
   rows = []
   for name, t in results.items():
     for m in METHODS:
-      row = {"task": name, "method": label(m, config)}
+      row = {"task": name, "method": label(m, config, t)}
       for n in t["sizes"]:
         got = t["methods"][m]["score"].get(n)
         row[f"n = {n}"] = fmt_mean_se(got) if got is not None else "—"
       rows.append(row)
+  return rows
+
+
+AGREEMENT = {"all fields": "all fields", "read by D": "fields D reads",
+             "not read by D": "fields only D* reads (or none)"}
+
+
+def agreement_rows(results: dict, config=None) -> list[dict]:
+  """Per task and method with a decoded hypothesis, at the main |D|: the share of fields where
+  it equals the generating Z, over the fields D reads and over the rest (mean ± SE)."""
+  rows = []
+  for name, t in results.items():
+    n = t["main_size"]
+    for m, per_size in t.get("truth_agreement", {}).items():
+      if n in per_size:
+        a = per_size[n]
+        rows.append({"task": name, "method": label(m, config, t),
+                     **{col: fmt_mean_se(a[k]) if k in a else "—" for k, col in AGREEMENT.items()}})
+  return rows
+
+
+def scale_rows(results: dict) -> list[dict]:
+  """Tasks too large to enumerate: what enumeration would ask at the main |D| (|Z|·|D|
+  forecasts), what learning the prior and the gold chains asked, and the gold's chain gap."""
+  rows = []
+  for name, t in results.items():
+    if enumerable(t):
+      continue
+    n = t["main_size"]
+    log10_enum = t["log10_space_size"] + np.log10(n)
+    q = t["methods"]["ltp_map"]["queries"][n]
+    asked = q["forecast"] + q["prior"] + q["ratio"]
+    rows.append({"task": name, "|Z|": f"10^{t['log10_space_size']:.1f}",
+                 "enumeration: forecasts": f"10^{log10_enum:.1f}",
+                 "learning the prior: queries": f"{asked:,}",
+                 "ratio to enumeration": f"10^{np.log10(asked) - log10_enum:.1f}",
+                 "gold chains: queries": queries_text(t["methods"]["ideal"]["queries"][n]),
+                 "gold: D* score gap between chains": fmt_mean_se(t["gold_chain_gap"][n])})
   return rows
 
 
@@ -90,7 +142,7 @@ def prior_mode_rows(results: dict) -> list[dict]:
       agree = sum(list(a) == list(b) for a, b in zip(d["z_star"], ref))
       rows.append({"task": name, "prior mode": mode, "D* score": fmt_mean_se(d["score"]),
                    "D* log-lik / question": fmt_mean_se(d["log_lik"]),
-                   "Z* = exact MAP": f"{agree}/{len(ref)}",
+                   "Z* = exact MAP": f"{agree}/{len(ref)}" if enumerable(t) else "—",
                    "human queries: forecasts / prior": queries_text(q)})
   return rows
 
@@ -121,7 +173,7 @@ def plot_dstar(results: dict, path: str | None = None, config=None):
     ax.bar(range(len(METHODS)), [m for m, _ in ms], yerr=[s if np.isfinite(s) else 0 for _, s in ms],
            color=[STYLE[m] for m in METHODS], capsize=3)
     ax.set_xticks(range(len(METHODS)))
-    ax.set_xticklabels([label(m, config) for m in METHODS], rotation=30, ha="right", fontsize=7)
+    ax.set_xticklabels([label(m, config, t) for m in METHODS], rotation=30, ha="right", fontsize=7)
     ax.set_ylabel(f"D* {t['score_name']} ({'higher' if t['score_name'] == 'accuracy' else 'lower'}"
                   " is better)")
     ax.set_title(f"{name}: |D| = {n}")
@@ -140,7 +192,7 @@ def plot_efficiency(results: dict, path: str | None = None, config=None):
       sizes = np.asarray([n for n in t["sizes"] if n in got])
       ms = np.array([mean_se(got[n]) for n in sizes])
       se = np.nan_to_num(ms[:, 1])
-      ax.plot(sizes, ms[:, 0], "o-", ms=3, color=STYLE[m], label=label(m, config))
+      ax.plot(sizes, ms[:, 0], "o-", ms=3, color=STYLE[m], label=label(m, config, t))
       ax.fill_between(sizes, ms[:, 0] - se, ms[:, 0] + se, color=STYLE[m], alpha=0.2)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("|D|")
@@ -183,7 +235,11 @@ def tables(results: dict, config=None) -> str:
   scores = ", ".join(f"{n}: {t['score_name']}" for n, t in results.items())
   parts = [f"## Learning the prior on D* ({seeds} seeds, mean ± SE; score = {scores})\n",
            markdown_table(main_rows(results, config)),
+           *(["\n## Z too large to enumerate (main |D|)\n", markdown_table(scale_rows(results))]
+             if scale_rows(results) else []),
            "\n## Data efficiency: D* score against n = |D|\n", markdown_table(efficiency_rows(results, config)),
+           "\n## Decoded Z* against the generating Z, field by field (main |D|)\n",
+           markdown_table(agreement_rows(results, config)),
            "\n## Prior modes (MAP z*, main |D|, one start per run, paired keys)\n", markdown_table(prior_mode_rows(results)),
            "\n## Decoded Z*\n", readable(results)]
   return "\n".join(parts)

@@ -82,6 +82,12 @@ def hard(space: Space, z: jax.Array) -> jax.Array:
   return jnp.sum(z[..., None] >= inner, axis=-1).astype(jnp.int32)
 
 
+def hard_at(space: Space, idx: jax.Array, z: jax.Array) -> jax.Array:
+  """`hard` for coordinates of the fields idx only   (idx broadcastable to z) -> int32 like z."""
+  inner = jnp.asarray(edges(space))[:, 1:-1][idx]                        # idx.shape + (L − 1,)
+  return jnp.sum(z[..., None] >= inner, axis=-1).astype(jnp.int32)
+
+
 def sample(key: jax.Array, space: Space, z: jax.Array, tau, num: int) -> jax.Array:
   """`num` hypotheses from Mz(·, z) per latent   (..., K) -> (..., num, K) int32."""
   eps = jax.random.normal(key, z.shape[:-1] + (num, z.shape[-1]), z.dtype)

@@ -12,6 +12,9 @@ Methods (all evaluated on the same held-out D* questions):
                   averaged over the likelihood alone)
   flat_mle        maximum likelihood over the human's hypotheses: the human's forecast under
                   argmax_Z Σ_D log P_H(y | x, Z), with no prior at all
+Where Z is too large to enumerate (more than MAX_ENUMERATE hypotheses: `synonyms`, 2^512) the
+three exact methods are replaced, under the same keys, by the gold (`gold`): block-Gibbs chains
+on the human's posterior, on the flat prior's, and coordinate ascent for maximum likelihood.
 Every method's human queries are counted where they are made (`human.Queries`): the runs of
 learning the prior accumulate theirs in the training state; enumeration counts a forecast per
 (Z, example) and a prior per Z; warm-up 2 counts the forecasts its network is fit on.
@@ -42,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lprior.distributed import host_value
-from lprior.ltp import decoder, exact, prior, train
+from lprior.ltp import decoder, exact, gibbs, prior, train
 from lprior.ltp import human as hm
 from lprior.ltp.models import make_net
 from lprior.ltp.tasks import TASKS, Task, make_task, trend_curve
@@ -182,6 +185,10 @@ def _check_run(cfg) -> None:
   _need(1 <= w.forecasts <= cfg.n_pool, "warmup2.forecasts", w.forecasts,
         f"in [1, n_pool = {cfg.n_pool}]")
   _need(int(w.human_reads) >= 0, "warmup2.human_reads", w.human_reads, ">= 0")
+  g = cfg.gold
+  _need(int(g.chains) >= 1, "gold.chains", g.chains, ">= 1")
+  _need(int(g.mle_sweeps) >= 1, "gold.mle_sweeps", g.mle_sweeps, ">= 1")
+  _need(0 <= int(g.burn) < int(g.sweeps), "gold.burn", g.burn, f"in [0, gold.sweeps = {g.sweeps})")
   b = cfg.baseline
   _need(_widths(b.hidden), "baseline.hidden", b.hidden, "layer widths >= 1")
   _need(b.lr > 0, "baseline.lr", b.lr, "> 0")
@@ -205,6 +212,8 @@ def _check(cfg) -> None:
     _check_ltp(ltp_config_for(cfg, t), key_of)
   for mode in _names(cfg.compare_prior_modes):
     _check_mode(mode, "compare_prior_modes")
+  for t in _names(cfg.get("compare_prior_modes_tasks", "")):
+    _need(t in TASKS, "compare_prior_modes_tasks", t, f"a task of {TASKS}")
 
 
 
@@ -213,6 +222,102 @@ def _mask(size: int, n: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------- ideal
+MAX_ENUMERATE = 10 ** 6  # larger spaces get the Gibbs gold in place of the exact ideal
+
+
+def enumerable(task: Task) -> bool:
+  return task.human.space.size <= MAX_ENUMERATE
+
+
+def reference(task: Task, cfg, data: TaskData) -> dict[str, Any]:
+  """The human's update on D: exact by enumeration (`ideal`) where Z is small enough, else the
+  long-run Gibbs gold (`gold`), with the same keys."""
+  return ideal(task, cfg, data) if enumerable(task) else gold(task, cfg, data)
+
+
+def gold(task: Task, cfg, data: TaskData) -> dict[str, Any]:
+  """`ideal`'s keys for a Z too large to enumerate, from block Gibbs (`lprior.ltp.gibbs`):
+  `gold.chains` chains per (|D|, seed) (the first from the all-first-level hypothesis, the others
+  from uniform draws), pooled; the flat prior's posterior likewise (one chain) and maximum
+  likelihood by coordinate ascent from its last state; warm-up 2's forecasts from the gold
+  posterior (read all of D) and from one chain on the first `human_reads` examples.  Adds
+  `chain_gap`: the largest D* score difference between two gold chains (the gold's own error).
+  The chains run one after another (`lax.map`): a chain is a long scan of tiny steps, which
+  vmapping makes slower per chain on CPU."""
+  h, fam, gc = task.human, task.human.family, cfg.gold
+  nf, reads, c_ = cfg.warmup2.forecasts, cfg.warmup2.human_reads, int(gc.chains)
+  k_, sizes = h.space.num_fields, list(cfg.sizes)
+  incs = [gibbs.incidence(h, np.asarray(x)).examples for x in data.x]
+  m = max(i.shape[1] for i in incs)
+  inc = jnp.asarray(np.stack([np.pad(i, ((0, 0), (0, m - i.shape[1])), constant_values=-1)
+                              for i in incs]))
+  n, num_seeds, nt = data.x.shape[1], data.x.shape[0], data.x_test.shape[1]
+  xe = jnp.concatenate([data.x_test, data.x_pool[:, :nf]], 1)              # (S, nt + nf, K)
+  ye = jnp.concatenate([data.y_test, jnp.zeros((num_seeds, nf), data.y_test.dtype)], 1)
+  # per (|D|, seed): the gold's c_ chains, one on the first human_reads examples, the flat prior's
+  kinds = ["gold"] * c_ + ["reads", "flat"]
+  plan = [(i, s, j) for i in range(len(sizes)) for s in range(num_seeds) for j in range(len(kinds))]
+  size_of = np.array([sizes[i] for i, _, _ in plan])
+  kind_of = [kinds[j] for _, _, j in plan]
+  w = np.stack([_mask(min(sz, reads) if k == "reads" else sz, n) for sz, k in zip(size_of, kind_of)])
+  keys = seed_keys(cfg, 4)
+  key_of = jnp.stack([jax.random.fold_in(jax.random.fold_in(keys[s], sizes[i]), j)
+                      for i, s, j in plan])
+  random_start = np.array([k == "gold" and j > 0 for k, (_, _, j) in zip(kind_of, plan)])
+  batch = (key_of, jnp.asarray([s for _, s, _ in plan]), jnp.asarray(w),
+           jnp.asarray(random_start), jnp.asarray([k == "flat" for k in kind_of]))
+  levels = jnp.asarray(h.space.levels)
+
+  @jax.jit
+  def chains(batch, x, y, inc, xe, ye):
+    def one(a):
+      key, s, ww, rand, flat = a
+      k0, k1 = jax.random.split(key)
+      z0 = jnp.where(rand, jax.random.randint(k0, (k_,), 0, levels), 0).astype(jnp.int32)
+      return gibbs.run(k1, h, x[s], y[s], ww, inc[s], xe[s], ye[s], z0, sweeps=gc.sweeps,
+                       burn=gc.burn, flat=flat)
+    return jax.lax.map(one, batch)
+
+  ch = chains(batch, data.x, data.y, inc, xe, ye)
+  flat_rows = np.flatnonzero([k == "flat" for k in kind_of])
+
+  @jax.jit
+  def icm(keys, s, ww, z0, x, y, inc, xe, ye):
+    return jax.lax.map(lambda a: gibbs.run(
+        a[0], h, x[a[1]], y[a[1]], a[2], inc[a[1]], xe[a[1]], ye[a[1]], a[3], flat=True,
+        temperature=0.0, sweeps=gc.mle_sweeps, burn=gc.mle_sweeps - 1), (keys, s, ww, z0))
+
+  ml = icm(key_of[flat_rows], batch[1][flat_rows], batch[2][flat_rows], ch.last[flat_rows],
+           data.x, data.y, inc, xe, ye)
+  ch, ml = jax.tree.map(np.asarray, ch), jax.tree.map(np.asarray, ml)
+  score = lambda t, s: float(fam.score(jnp.asarray(t[:nt]), data.y_test[s]))
+  out: dict[Any, Any] = {}
+  for i, size in enumerate(sizes):
+    per_seed = []
+    for s in range(num_seeds):
+      rows = [r for r, (ii, ss, _) in enumerate(plan) if ii == i and ss == s]
+      g, rd, fl = rows[:c_], rows[c_], rows[c_ + 1]
+      f_ml = int(np.flatnonzero(flat_rows == fl)[0])
+      tgt = ch.target[g].mean(0)
+      scores = [score(ch.target[r], s) for r in g]
+      q = {k: int(v[g].sum()) for k, v in ch.queries._asdict().items()}
+      q_flat = {k: int(v[fl] + getattr(ml.queries, k)[f_ml])
+                for k, v in ch.queries._asdict().items()}
+      log_pred = np.logaddexp.reduce(ch.log_pred[g], 0) - np.log(c_)
+      per_seed.append(dict(
+          score=score(tgt, s), log_lik=float(log_pred[:nt].mean()),
+          z_map=ch.best[g][int(np.argmax(ch.best_log_joint[g]))], p_map=np.nan,
+          marginals=ch.marginals[g].mean(0), forecast_all=tgt[nt:],
+          forecast_reads=ch.target[rd][nt:], chain_gap=max(scores) - min(scores),
+          flat_bayes_score=score(ch.target[fl], s),
+          flat_bayes_log_lik=float(ch.log_pred[fl][:nt].mean()), flat_bayes_z_map=ch.best[fl],
+          flat_mle_score=score(ml.target[f_ml], s),
+          flat_mle_log_lik=float(ml.log_pred[f_ml][:nt].mean()), flat_mle_z_map=ml.last[f_ml],
+          **{f"q_{k}": v for k, v in q.items()}, **{f"flat_q_{k}": v for k, v in q_flat.items()}))
+    out[size] = {k: np.stack([np.asarray(p[k]) for p in per_seed]) for k in per_seed[0]}
+  return out
+
+
 def ideal(task: Task, cfg, data: TaskData) -> dict[str, Any]:
   """The exact posterior on D for every (|D|, seed): D* metrics, MAP hypothesis, field
   marginals and the queries of the enumeration; the same for the flat prior (its posterior
@@ -296,9 +401,11 @@ def data_identity(cfg, name: str) -> dict:
               max_size=max(int(n) for n in cfg.sizes), n_pool=cfg.n_pool)
 
 
-def _fit(state, runs, step_one, data_b, evaluate, workdir, cfg, num_steps, desc, identity):
+def _fit(state, runs, step_one, data_b, evaluate, test, workdir, cfg, num_steps, desc, identity):
   """One `fit` of a vmapped batch of runs: state and data carry the leading batch axis;
-  `identity` (with desc and the runs) is the checkpoints' config (num_steps may grow)."""
+  evaluate(state, data, test) with the runs' test set (passed as an argument: as a constant
+  XLA would spend seconds folding what reads it); `identity` (with desc and the runs) is the
+  checkpoints' config (num_steps may grow)."""
   opts = compiler_options(cfg.fast_compile)
 
   def step_fn(full, step):
@@ -306,7 +413,9 @@ def _fit(state, runs, step_one, data_b, evaluate, workdir, cfg, num_steps, desc,
     new, m = jax.vmap(step_one, in_axes=(0, 0, None))(st, d, step)
     return (new, d), _split(m, runs)
 
-  ev = jax.jit(lambda full: _split(evaluate(full[0], full[1]), runs), compiler_options=opts)
+  ev_test = jax.jit(lambda full, t: _split(evaluate(full[0], full[1], t), runs),
+                    compiler_options=opts)
+  ev = lambda full: ev_test(full, test)
   scalars = lambda full: {k: v for k, v in ev(full).items() if v.ndim == 1}
   config = dict(desc=desc, runs=[r._asdict() for r in runs], **identity)
   (state, data_b), history = fit((state, data_b), step_fn, num_steps, workdir=workdir, config=config,
@@ -348,14 +457,15 @@ def run_supervised(task: Task, cfg, data: TaskData, ideal_out: dict, workdir: st
   seed_idx = np.array([r.seed for r in runs])
   xt, yt = data.x_test[seed_idx], data.y_test[seed_idx]
 
-  def evaluate(st, d):
+  def evaluate(st, d, test):
     def one(params, x, y):
       pred = apply_fn(params, x)
       return dict(score=fam.score(fam.target(pred[:, None, :]), y),
                   log_lik=jnp.mean(fam.log_prob(pred, y)))
-    return jax.vmap(one)(st.params, xt, yt)
+    return jax.vmap(one)(st.params, *test)
 
   state, hist, final = _fit(state, runs, train.make_supervised_step(task, bc), data_b, evaluate,
+                            (xt, yt),
                             workdir, cfg, bc.num_steps, f"{task.name}/baselines",
                             dict(data_identity(cfg, task.name), warmup2=cfg.warmup2.to_dict(),
                                  baseline={k: v for k, v in bc.to_dict().items()
@@ -419,7 +529,7 @@ def run_ltp(task: Task, cfg, data: TaskData, workdir: str | None, *, ltp_cfg=Non
                           (2, cfg.eval_samples, space.num_fields))
   tau_end = lc.tau_end
 
-  def evaluate(st, d):
+  def evaluate(st, d, test):
     def one(s, dd, x, y):
       zs = s.mu + dd.posterior * jnp.exp(s.log_sigma) * eps[0]            # (E, K)
       preds = train.predictions(task, lc, f_tau, s.f_params, x, zs, eps[1], tau_end)
@@ -435,9 +545,10 @@ def run_ltp(task: Task, cfg, data: TaskData, workdir: str | None, *, ltp_cfg=Non
                   select=chosen_by, z_star=z_star,
                   marginals=jnp.mean(decoder.level_probs(space, zs, tau_end), 0),
                   **{f"q_{k}": v for k, v in asked._asdict().items()})
-    return jax.vmap(one)(st, d, xt, yt)
+    return jax.vmap(one)(st, d, *test)
 
   state, hist, final = _fit(state, runs, train.make_ltp_step(task, lc), data_b, evaluate,
+                            (xt, yt),
                             workdir, cfg, cfg.num_steps, f"{task.name}/ltp-{lc.prior_mode}",
                             dict(data_identity(cfg, task.name), ltp=lc.to_dict()))
   # keep, per (method, |D|, seed), the restart with the best objective estimate
@@ -577,7 +688,7 @@ def _compute_task(cfg, name: str, workdir: str | None) -> dict:
   times = {}
   t0 = time.time()
   data = make_data(task, cfg)
-  ideal_out = ideal(task, cfg, data)
+  ideal_out = reference(task, cfg, data)
   times["ideal"] = time.time() - t0
   t0 = time.time()
   sup_final, sup_hist, sup = run_supervised(task, cfg, data, ideal_out, sub("baselines"))
@@ -615,12 +726,15 @@ def _compute_task(cfg, name: str, workdir: str | None) -> dict:
                       z_star=per_size(lambda n, m=m: at(n, f"{m}_z_map")),
                       queries=per_size(lambda n: _queries(ideal_out[n], "", "flat_q_")))
   main = cfg.main_size
+  show = None if enumerable(task) else READABLE_FIELDS
   readable = {
-      "truth": space.describe(task.truth),
-      "ideal": space.describe(ideal_out[main]["z_map"][0], ideal_out[main]["marginals"][0]),
-      "ltp_map": space.describe(np.asarray(ltp["arrays"][f"ltp_map/n{main}/z_star"][0])),
+      "truth": space.describe(task.truth, limit=show),
+      "ideal": space.describe(ideal_out[main]["z_map"][0], ideal_out[main]["marginals"][0],
+                              limit=show),
+      "ltp_map": space.describe(np.asarray(ltp["arrays"][f"ltp_map/n{main}/z_star"][0]),
+                                limit=show),
       "ltp_posterior": space.describe_marginals(
-          np.asarray(ltp["arrays"][f"ltp_posterior/n{main}/marginals"][0])),
+          np.asarray(ltp["arrays"][f"ltp_posterior/n{main}/marginals"][0]), limit=show),
   }
   # the prior modes, compared on single starts: the main run's restart 0 and, with the same
   # keys, one MAP run per other mode
@@ -628,7 +742,8 @@ def _compute_task(cfg, name: str, workdir: str | None) -> dict:
   r0 = lambda k: np.asarray(per_restart[f"ltp_map/n{main}/r0/{k}"]).tolist()
   prior_modes = {lc.prior_mode: dict(score=r0("score"), log_lik=r0("log_lik"), z_star=r0("z_star"))}
   queries = {lc.prior_mode: _queries(per_restart, f"ltp_map/n{main}/r0")}
-  for mode in _names(cfg.compare_prior_modes):
+  only = _names(cfg.get("compare_prior_modes_tasks", ""))
+  for mode in _names(cfg.compare_prior_modes) if not only or name in only else []:
     if mode == lc.prior_mode:
       continue
     lm = lc.copy_and_resolve_references()
@@ -643,11 +758,42 @@ def _compute_task(cfg, name: str, workdir: str | None) -> dict:
     queries[mode] = _queries(fin, f"ltp_map/n{main}")
   out = dict(task=name, score_name=fam.score_name(), sizes=sizes, main_size=main,
              truth=list(task.truth), fields=[f.name for f in space.fields],
-             space_size=space.size, methods=methods, readable=readable,
+             space_size=space.size if enumerable(task) else None,
+             log10_space_size=space.log10_size, methods=methods, readable=readable,
+             truth_agreement=truth_agreement(task, data, sizes, methods),
              prior_modes=prior_modes, queries=queries, seconds=times,
              history=dict(baselines=sup_hist, ltp=ltp_hist))
   if name == "trend":
     out["grid"] = _grid(task, cfg, data, ideal_out, sup, ltp)
+  if not enumerable(task):
+    out["gold_chain_gap"] = per_size(lambda n: at(n, "chain_gap"))
+  return out
+
+
+READABLE_FIELDS = 12  # fields printed of a hypothesis too large to read whole
+
+
+def truth_agreement(task: Task, data: TaskData, sizes, methods: dict) -> dict:
+  """Per method with a decoded hypothesis and |D|: the share of fields where it equals the
+  generating Z (per seed): over all fields, or, for a human who reads a few fields per question,
+  over the fields some question of D reads and over the rest."""
+  truth = np.asarray(task.truth)
+  out: dict[str, dict] = {}
+  for m, d in methods.items():
+    if "z_star" not in d:
+      continue
+    out[m] = {}
+    for n in sizes:
+      if n not in d["z_star"]:
+        continue
+      same = np.asarray(d["z_star"][n]) == truth                           # (S, K)
+      share = lambda mask: [float(s[k].mean()) if k.any() else float("nan")
+                            for s, k in zip(same, mask)]
+      if task.human.reads:
+        read = np.abs(np.asarray(data.x[:, :n])).max(1) > 0               # (S, K)
+        out[m][n] = {"read by D": share(read), "not read by D": share(~read)}
+      else:
+        out[m][n] = {"all fields": share(np.ones_like(same))}
   return out
 
 

@@ -61,6 +61,25 @@ def score_deltas(score_fn: Callable[[jax.Array], jax.Array], space: Space, z_lev
   return jnp.where(jnp.asarray(space.level_mask()), sc - own[..., None], 0.0)
 
 
+def read_score_deltas(score_fn: Callable[[jax.Array], jax.Array], space: Space, idx: jax.Array,
+                      z_levels: jax.Array) -> jax.Array:
+  """`score_deltas` for a sum of per-example scores of which example i reads only the fields
+  idx_i: Δ[k, l] = Σ_i Σ_j [idx_ij = k] (s_i(Z_{k←l}) − s_i(Z)), at (n·s·L) evaluations instead
+  of (K·L·n).  score_fn(levels at the read fields (..., n, s) int) -> (..., n); idx (n, s)
+  distinct per row; z_levels (K,) -> (K, L_max), 0 at missing levels."""
+  chex.assert_rank([idx, z_levels], [2, 1])
+  n, s = idx.shape
+  lv = z_levels[idx]                                                      # (n, s)
+  top = jnp.asarray(space.levels)[idx] - 1                                # (n, s)
+  lev = jnp.arange(space.max_levels)[None, :, None]                       # (1, L, 1)
+  slot = jnp.eye(s, dtype=bool)[:, None, None, :]                          # (s, 1, 1, s)
+  moved = jnp.where(slot, jnp.minimum(lev[..., None], top[None, None]), lv)  # (s, L, n, s)
+  delta = score_fn(moved) - score_fn(lv)[None, None]                      # (s, L, n)
+  out = jnp.zeros((space.num_fields, space.max_levels), delta.dtype)
+  out = out.at[idx.T[:, None, :], lev].add(delta)
+  return jnp.where(jnp.asarray(space.level_mask()), out, 0.0)
+
+
 def human_deltas(human: Human, z_levels: jax.Array, mode: str,
                  queries: hm.Queries | None = None) -> jax.Array | tuple[jax.Array, hm.Queries]:
   """Δ[..., k, l] = log Prior_H(Z_{k←l}) − log Prior_H(Z) from the human   (..., K) -> (..., K, L_max),
@@ -70,17 +89,7 @@ def human_deltas(human: Human, z_levels: jax.Array, mode: str,
   if mode not in ("direct", "ratio"):
     raise ValueError(f"human_deltas takes mode 'direct' or 'ratio', got {mode!r}")
   q = hm.no_queries() if queries is None else queries
-  nb = neighbours(human.space, z_levels)
-  other = jnp.asarray(human.space.level_mask()) & (
-      jnp.arange(human.space.max_levels) != z_levels[..., None])             # (..., K, L)
-  if mode == "direct":
-    own, q = hm.ask_prior(human, z_levels, q)
-    at, q = hm.ask_prior(human, nb, q, where=other)
-    d = at - own[..., None, None]
-  else:
-    d, q = hm.ask_ratio(human, jnp.broadcast_to(z_levels[..., None, None, :], nb.shape), nb, q,
-                        where=other)
-  d = jnp.where(jnp.asarray(human.space.level_mask()), d, 0.0)
+  d, q = hm.ask_neighbours(human, z_levels, q, absolute=mode == "direct")
   return d if queries is None else (d, q)
 
 

@@ -8,6 +8,7 @@ value (what the human computes with) and words (what the human reads).  The spac
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import jax
@@ -58,7 +59,12 @@ class Space:
 
   @property
   def size(self) -> int:
-    return int(np.prod(self.levels))
+    """|Z| (an exact Python int: 2^512 does not fit an int64)."""
+    return math.prod(self.levels)
+
+  @property
+  def log10_size(self) -> float:
+    return float(np.sum(np.log10(self.levels)))
 
   def value_table(self) -> np.ndarray:
     """(K, L_max) numeric values; levels a field lacks hold 0 (they are never decoded)."""
@@ -98,22 +104,30 @@ class Space:
     if np.any(z < 0) or np.any(z >= np.asarray(self.levels)):
       raise ValueError(f"levels out of range {self.levels}: {z}")
 
-  def describe(self, z_levels: Sequence[int], probs: np.ndarray | None = None) -> str:
+  def _more(self, lines: list[str], limit: int | None) -> str:
+    if limit is not None and self.num_fields > limit:
+      lines = lines[:limit] + [f"  … and {self.num_fields - limit} more fields"]
+    return "\n".join(lines)
+
+  def describe(self, z_levels: Sequence[int], probs: np.ndarray | None = None,
+               limit: int | None = None) -> str:
     """One line per field, e.g. 'pointy ears: strong evidence for husky (+2)'; with `probs`
-    (K, L_max) the probability of that level is appended."""
+    (K, L_max) the probability of that level is appended; the first `limit` fields only."""
     self.check(z_levels)
     lines = []
     for k, (f, l) in enumerate(zip(self.fields, np.asarray(z_levels).tolist())):
       extra = f"  [p = {probs[k, l]:.2f}]" if probs is not None else ""
       lines.append(f"  {f.name}: {f.words[l]}{extra}")
-    return "\n".join(lines)
+    return self._more(lines, limit)
 
-  def describe_marginals(self, probs: np.ndarray, min_prob: float = 0.1) -> str:
-    """Per field, every level with probability ≥ min_prob (a distribution over Z, read by field)."""
+  def describe_marginals(self, probs: np.ndarray, min_prob: float = 0.1,
+                         limit: int | None = None) -> str:
+    """Per field, every level with probability ≥ min_prob (a distribution over Z, read by field);
+    the first `limit` fields only."""
     probs = np.asarray(probs)
     lines = []
     for k, f in enumerate(self.fields):
       order = np.argsort(-probs[k, :f.num_levels])
       parts = [f"{f.words[l]} ({probs[k, l]:.2f})" for l in order if probs[k, l] >= min_prob]
       lines.append(f"  {f.name}: " + ("; ".join(parts) or f"{f.words[order[0]]}"))
-    return "\n".join(lines)
+    return self._more(lines, limit)

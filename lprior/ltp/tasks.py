@@ -14,6 +14,16 @@ trend     a quantity observed over time: D has t ∈ [0, 1], D* asks about t ∈
           extrapolation).  Z: the shape of the curve (levels off / straight line / compounds),
           the level at t = 0, the growth rate, the ceiling (used by the S-curve) and the noise;
           P_H(y | t, Z) = N(g_Z(t), noise²).
+synonyms  "is this review positive?" from a vocabulary of `num_sets` × `set_size` words (512 by
+          default: |Z| = 2^512, too large for anyone to read whole).  Z: per word, whether it
+          signals a positive or a negative review; a review holds `reads` words (x_k > 0 for
+          them), and the human reads only those: P_H(positive | x, Z) = σ(Σ_k x_k w_k), w = ±1.
+          The words come in synonym sets; the human believes synonyms carry the same sentiment
+          but can only say so in bounded k-way judgments (`order`: 2 by default), which the
+          conjunction module's maximum-entropy completion turns into Prior_H over each set.  D's
+          reviews use the first `seen` words of each set, D*'s only the others: on D*'s words
+          the data are silent and the prior decides.  `synonyms_indep`: the same human with
+          1-way judgments only (the independence product), where nothing can carry over.
 """
 
 from __future__ import annotations
@@ -26,11 +36,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lprior import conjunction
 from lprior.ltp import family as fam
-from lprior.ltp.human import Human, make_human
+from lprior.ltp.human import Human, group_states, make_human
 from lprior.ltp.space import Field, Space
 
-TASKS = ("spurious", "spurious_soft", "spurious_wrong", "trend")
+TASKS = ("spurious", "spurious_soft", "spurious_wrong", "trend", "synonyms", "synonyms_indep")
 Sampler = Callable[[jax.Array, int], tuple[jax.Array, jax.Array]]  # (key, n) -> (x (n, dx), y (n,))
 
 
@@ -148,6 +159,78 @@ def trend() -> Task:
               functools.partial(s, shifted=True))
 
 
+# ----------------------------------------------------------------------------------- synonyms
+SENTIMENT_WORDS = ("signals a negative review (−1)", "signals a positive review (+1)")
+
+
+def synonym_belief(set_size: int, agree: float) -> np.ndarray:
+  """The human's whole belief over a synonym set's joint levels (2^g,), first word fastest: the
+  set has a sentiment (even odds) and each word carries it with probability `agree`."""
+  pos = group_states(2, set_size).sum(1)
+  return 0.5 * (agree ** pos * (1 - agree) ** (set_size - pos)
+                + agree ** (set_size - pos) * (1 - agree) ** pos)
+
+
+def synonym_log_potential(set_size: int, agree: float, order: int) -> np.ndarray:
+  """log ψ over a set's joint levels (2^g,) from the human's `order`-way judgments of its belief,
+  completed by maximum entropy (`lprior.conjunction.fit_maxent`; order 1 is the independence
+  product, ψ = 1); each word's own judgment is ½, so ψ = 2^g · P_maxent."""
+  if order == 1:
+    return np.zeros(2 ** set_size)
+  belief = jnp.asarray(synonym_belief(set_size, agree))
+  fit = conjunction.fit_maxent(conjunction.from_joint(belief, order))
+  if float(fit.max_residual) > 1e-4:
+    raise ValueError(f"max-ent completion did not converge (residual {float(fit.max_residual):.2g})")
+  log_joint = np.asarray(fit.log_joint, np.float64)
+  return log_joint - np.logaddexp.reduce(log_joint) + set_size * np.log(2.0)
+
+
+def _synonym_sample(key, n, *, truth: jax.Array, members: np.ndarray, reads: int,
+                    strength: float):
+  """n reviews, each of `reads` words from distinct sets (one of `members` (G, m) per set), with
+  weights strength·U(0.5, 1.5); the label from the generating Z (truth: w = ±1 per word)."""
+  k_set, k_word, k_val, k_y = jax.random.split(key, 4)
+  num_sets = members.shape[0]
+  sets = jax.vmap(lambda k: jax.random.choice(k, num_sets, (reads,), replace=False))(
+      jax.random.split(k_set, n))                                           # (n, s)
+  pick = jax.random.randint(k_word, (n, reads), 0, members.shape[1])
+  words = jnp.asarray(members)[sets, pick]
+  vals = strength * jax.random.uniform(k_val, (n, reads), minval=0.5, maxval=1.5)
+  x = jnp.zeros((n, truth.shape[0])).at[jnp.arange(n)[:, None], words].set(vals)
+  y = jax.random.bernoulli(k_y, jax.nn.sigmoid(x @ truth)).astype(jnp.float32)
+  return x, y
+
+
+def synonyms(num_sets: int = 128, set_size: int = 4, seen: int = 2, reads: int = 3,
+             agree: float = 0.9, strength: float = 3.0, order: int = 2, table_seed: int = 0,
+             name: str = "synonyms") -> Task:
+  """The review task (module docstring); the generating Z is drawn from the human's belief
+  with `table_seed` (the human's prior is right where the data are silent)."""
+  if not (num_sets >= reads >= 1 and set_size > seen >= 1 and 0.5 < agree < 1
+          and strength > 0 and order in (1, 2, 3) and order <= set_size):
+    raise ValueError("synonyms needs num_sets >= reads >= 1, set_size > seen >= 1, agree in "
+                     f"(0.5, 1), strength > 0 and order in 1..min(3, set_size); got "
+                     f"{num_sets=}, {set_size=}, {seen=}, {reads=}, {agree=}, {strength=}, "
+                     f"{order=}")
+  k_ = num_sets * set_size
+  space = Space(tuple(Field(f"word {g:03d}{chr(97 + j)}", (-1.0, 1.0), SENTIMENT_WORDS)
+                      for g in range(num_sets) for j in range(set_size)))
+  groups = tuple(tuple(g * set_size + j for j in range(set_size)) for g in range(num_sets))
+  pot = tuple(float(v) for v in synonym_log_potential(set_size, agree, order))
+  human = make_human(space, ((0.5, 0.5),) * k_, fam.BINARY, _linear_logit, groups=groups,
+                     group_log_potential=(pot,) * num_sets, reads=reads)
+  rng = np.random.default_rng(table_seed)
+  sentiment = rng.integers(0, 2, num_sets)[:, None]
+  carries = rng.random((num_sets, set_size)) < agree
+  truth = np.where(carries, sentiment, 1 - sentiment).reshape(-1)
+  ids = np.arange(k_).reshape(num_sets, set_size)
+  s = functools.partial(_synonym_sample, truth=jnp.asarray(2.0 * truth - 1, jnp.float32),
+                        reads=reads, strength=strength)
+  return Task(name, human, tuple(f.name for f in space.fields), tuple(int(v) for v in truth),
+              functools.partial(s, members=ids[:, :seen]),
+              functools.partial(s, members=ids[:, seen:]))
+
+
 def make_task(name: str, **kwargs) -> Task:
   """A task of TASKS with its world options (ValueError on an unknown name)."""
   if name == "spurious":
@@ -158,4 +241,8 @@ def make_task(name: str, **kwargs) -> Task:
     return spurious(**{"wrong_collar": True, **kwargs}, name=name)
   if name == "trend":
     return trend(**kwargs)
+  if name == "synonyms":
+    return synonyms(**kwargs)
+  if name == "synonyms_indep":
+    return synonyms(**{"order": 1, **kwargs}, name=name)
   raise ValueError(f"unknown task {name!r}; choose from {TASKS}")

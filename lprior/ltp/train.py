@@ -12,6 +12,10 @@ What f reads (`f_input`):
   levels      f(y | x, z) reads Mz's per-field level probabilities and imitates the human's
               mixture forecast under Mz(·, z); the data term's gradient is autodiff through f.
   latent      the same with z itself as f's input.
+  read        as hypothesis, for a human who reads a few fields per question (`Human.reads`):
+              f reads x's entries at those fields and Z's levels there, and the data term's
+              neighbour differences are computed only where an example reads
+              (`prior.read_score_deltas`): what makes Z with hundreds of fields affordable.
 
 One joint step (the seed's "train f in parallel with optimising Z*"):
   1. `f_steps` updates of f on questions x from D and D* (a `star_share` from D*) at latents near
@@ -82,7 +86,8 @@ def tau_at(cfg, step: jax.Array) -> jax.Array:
   return cfg.tau_start * (cfg.tau_end / cfg.tau_start) ** frac
 
 
-F_INPUTS = ("hypothesis", "levels", "latent")
+F_INPUTS = ("hypothesis", "levels", "latent", "read")
+HYPOTHESIS_INPUTS = ("hypothesis", "read")  # f reads concrete hypotheses Z ~ Mz(·, z)
 
 
 def f_input_dim(space, kind: str) -> int:
@@ -90,6 +95,23 @@ def f_input_dim(space, kind: str) -> int:
   if kind not in F_INPUTS:
     raise ValueError(f"unknown ltp.f_input {kind!r}; choose from {F_INPUTS}")
   return space.num_fields * (1 if kind == "latent" else space.max_levels)
+
+
+def read_features(space, vals: jax.Array, levels: jax.Array) -> jax.Array:
+  """f's input under 'read': x's entries at the read fields and the one-hot levels there
+  ((..., s), (..., s) int) -> (..., s·(1 + L_max))."""
+  onehot = jax.nn.one_hot(levels, space.max_levels)
+  vals = jnp.broadcast_to(vals, levels.shape)
+  return jnp.concatenate([vals[..., None], onehot], -1).reshape(*levels.shape[:-1], -1)
+
+
+def read_net(task: Task, cfg):
+  """f under 'read': an MLP on `read_features` (ValueError for a human who reads every field)."""
+  human = task.human
+  if not human.reads:
+    raise ValueError(f"ltp.f_input 'read' needs a human who reads a few fields per question; "
+                     f"task {task.name!r} reads them all")
+  return make_net(human.reads * (1 + human.space.max_levels), human.family, cfg.f_hidden)
 
 
 def f_features(space, z: jax.Array, tau, kind: str) -> jax.Array:
@@ -107,6 +129,14 @@ def make_f(task: Task, cfg):
   """(init(key) -> params, f(params, x, z_or_Z, tau) -> prediction): f(y | x, ·) reading a
   hypothesis (f_input 'hypothesis': int levels (..., K)) or a latent (else: (..., K))."""
   space = task.human.space
+  if cfg.f_input == "read":
+    human, net = task.human, read_net(task, cfg)
+
+    def f_read(p, x, z, tau):
+      idx, vals = hm.read(human, x)
+      zb = jnp.broadcast_to(z, idx.shape[:-1] + z.shape[-1:])
+      return net.apply_fn(p, read_features(space, vals, jnp.take_along_axis(zb, idx, -1)))
+    return net.init, f_read
   net = make_net(task.x_dim + f_input_dim(space, cfg.f_input), task.human.family, cfg.f_hidden)
   cond = conditional(net.apply_fn)
   return net.init, lambda p, x, z, tau: cond(p, x, f_features(space, z, tau, cfg.f_input))
@@ -116,7 +146,7 @@ def predictions(task: Task, cfg, f_apply, f_params, x: jax.Array, zs: jax.Array,
                 tau) -> jax.Array:
   """f's forecasts at latents zs (E, K), as an equal-weight mixture (E, n, P): at the hypotheses
   hard(z_e + τ ε_e) (f_input 'hypothesis'; eps (E, K)), or at the latents themselves."""
-  if cfg.f_input == "hypothesis":
+  if cfg.f_input in HYPOTHESIS_INPUTS:
     zs = decoder.hard(task.human.space, zs + tau * eps)
   return jax.vmap(lambda z: f_apply(f_params, x, z, tau))(zs)
 
@@ -169,26 +199,67 @@ def make_ltp_step(task: Task, cfg):
   _, f_tau = make_f(task, cfg)
   opt_f, opt_z, opt_g = _optimizers(cfg)
   mode = cfg.prior_mode
-  by_hypothesis = cfg.f_input == "hypothesis"
+  by_hypothesis = cfg.f_input in HYPOTHESIS_INPUTS
   if mode == "learned":
     _, g_apply = make_prior_net(space.num_fields, space.max_levels, cfg.g_hidden)
+  if cfg.f_input == "read":
+    net = read_net(task, cfg)
 
   def sigma(state, data):
     return data.posterior * jnp.exp(state.log_sigma)
 
-  def f_update(carry, key, state, data, tau):
-    f_params, f_state, queries = carry
-    k_d, k_s, k_c, k_a, k_p, k_u, k_n, k_z, k_b, k_o = jax.random.split(key, 10)
+  def questions(key, data):
+    k_d, k_s, k_c = jax.random.split(key, 3)
     b = cfg.f_batch
     idx_d, _ = _take(k_d, data, b)
     idx_s = jax.random.randint(k_s, (b,), 0, data.x_star.shape[0])
     star = jax.random.bernoulli(k_c, cfg.star_share, (b,))
-    x = jnp.where(star[:, None], data.x_star[idx_s], data.x[idx_d])
+    return jnp.where(star[:, None], data.x_star[idx_s], data.x[idx_d])
+
+  def latents(key, state, data, tau, fields):
+    """f's latents near z, one row per question, at `fields` (b, F) of each."""
+    k_a, k_p, k_u, k_n = jax.random.split(key, 4)
+    shape = fields.shape
+    anchor = state.mu[fields] + sigma(state, data)[fields] * jax.random.normal(k_a, shape)
+    lat = anchor + cfg.perturb * (tau / cfg.tau_start) * jax.random.normal(k_p, shape)
+    broad = jax.random.bernoulli(k_u, cfg.prior_share, shape[:1])
+    return jnp.where(broad[:, None], jax.random.normal(k_n, shape), lat)
+
+  def f_update_read(carry, key, state, data, tau):
+    """f_update for f_input 'read': only the fields each question reads are drawn (Mz is a
+    product over fields, so this is the same distribution there), and the neighbour share
+    moves one of those fields."""
+    f_params, f_state, queries = carry
+    k_q, k_l, k_z, k_b, k_o, k_v = jax.random.split(key, 6)
+    x = questions(k_q, data)
+    idx, vals = hm.read(human, x)                                          # (b, s)
+    lat = latents(k_l, state, data, tau, idx)
+    m = cfg.human_samples
+    eps = jax.random.normal(k_z, lat.shape[:1] + (m,) + lat.shape[1:])
+    hyps = decoder.hard_at(space, idx[:, None], lat[:, None] + tau * eps)  # (b, M, s)
+    slot = jax.random.randint(k_o, hyps.shape[:2], 0, idx.shape[1])
+    n = jnp.asarray(space.levels)[jnp.take_along_axis(idx, slot, 1)]     # (b, M)
+    shift = 1 + jnp.floor(jax.random.uniform(k_v, n.shape) * (n - 1)).astype(jnp.int32)
+    at = jnp.take_along_axis(hyps, slot[..., None], -1)[..., 0]
+    moved = jnp.where(jnp.arange(idx.shape[1]) == slot[..., None],
+                      ((at + shift) % n)[..., None], hyps)
+    swap = jax.random.bernoulli(k_b, cfg.neighbour_share, hyps.shape[:2] + (1,))
+    hyps = jnp.where(swap, moved, hyps)
+    forecasts, queries = hm.ask_forecast_at(human, idx[:, None], hyps, vals[:, None], queries)
+    target = family.target(forecasts[..., None, :])                        # (b, M, Q)
+    feats = read_features(space, vals[:, None], hyps)
+    loss, g = jax.value_and_grad(
+        lambda p: jnp.mean(family.cross_entropy(target, net.apply_fn(p, feats))))(f_params)
+    upd, f_state = opt_f.update(g, f_state, f_params)
+    return (optax.apply_updates(f_params, upd), f_state, queries), loss
+
+  def f_update(carry, key, state, data, tau):
+    f_params, f_state, queries = carry
+    k_q, k_l, k_z, k_b, k_o = jax.random.split(key, 5)
+    b = cfg.f_batch
+    x = questions(k_q, data)
     k_ = space.num_fields
-    anchor = state.mu + sigma(state, data) * jax.random.normal(k_a, (b, k_))
-    lat = anchor + cfg.perturb * (tau / cfg.tau_start) * jax.random.normal(k_p, (b, k_))
-    broad = jax.random.bernoulli(k_u, cfg.prior_share, (b,))
-    lat = jnp.where(broad[:, None], jax.random.normal(k_n, (b, k_)), lat)
+    lat = latents(k_l, state, data, tau, jnp.broadcast_to(jnp.arange(k_), (b, k_)))
     hyps = decoder.sample(k_z, space, lat, tau, cfg.human_samples)       # (b, M, K)
     if by_hypothesis:  # a share of one-field neighbours: the z-step reads f there too
       flat = hyps.reshape(-1, k_)
@@ -227,8 +298,9 @@ def make_ltp_step(task: Task, cfg):
     k_f, k_z, k_eps, k_h, k_g = jax.random.split(key, 5)
     tau = tau_at(cfg, step)
     # 1. f on the human's forecasts near the current z
+    update = f_update_read if cfg.f_input == "read" else f_update
     (f_params, f_state, queries), f_losses = jax.lax.scan(
-        lambda c, k: f_update(c, k, state, data, tau), (state.f_params, state.f_opt,
+        lambda c, k: update(c, k, state, data, tau), (state.f_params, state.f_opt,
                                                         state.queries),
         jax.random.split(k_f, cfg.f_steps))
     state = state.replace(f_params=f_params, f_opt=f_state)
@@ -263,7 +335,15 @@ def make_ltp_step(task: Task, cfg):
     if by_hypothesis:
       # Σ_D log f(y | x, Z′) at every one-field neighbour Z′ of each hypothesis (f, not the human)
       lik = jax.vmap(lambda zz: objective.data_log_lik(f, state.f_params, zz, x, y, family, w))
-      d = d + prior.score_deltas(lik, space, hyps)
+      if cfg.f_input == "read":  # … only where an example reads
+        idx, vals = hm.read(human, x)
+        per_example = lambda lev: w * family.log_prob(
+            net.apply_fn(state.f_params, read_features(space, vals, lev)), y)
+        flat = hyps.reshape(-1, space.num_fields)
+        d = d + jax.vmap(lambda zz: prior.read_score_deltas(per_example, space, idx, zz)
+                         )(flat).reshape(d.shape)
+      else:
+        d = d + prior.score_deltas(lik, space, hyps)
       ll_now = jnp.mean(lik(hyps.reshape(-1, space.num_fields)))
 
     def neg_objective(params):
@@ -308,7 +388,7 @@ def make_selection_score(task: Task, cfg):
 
   def score(state: LTPState, data: LTPData) -> jax.Array:
     z_star = decoder.hard(space, state.mu)
-    at = z_star if cfg.f_input == "hypothesis" else state.mu
+    at = z_star if cfg.f_input in HYPOTHESIS_INPUTS else state.mu
     f = lambda p, xx, zz: f_tau(p, xx, zz, cfg.tau_end)
     ll = objective.data_log_lik(f, state.f_params, at, data.x, data.y, family, data.w)
     q = hm.no_queries()
