@@ -108,7 +108,7 @@ def _gibbs_vs_exact(flat: bool):
   lj = exact.log_joint(h, x, y, w, flat=flat)
   lp = lj - jax.nn.logsumexp(lj)
   run = jit(jax.vmap(lambda k: gibbs.run(k, h, x, y, w, inc, xe, ye, jnp.zeros(9, jnp.int32),
-                                         sweeps=1500, burn=100, flat=flat)))
+                                         sweeps=800, burn=50, flat=flat)))
   out = run(jax.random.split(KEY(5), 16))
   return h, lp, out, x, w, inc, xe
 
@@ -156,7 +156,7 @@ def test_f_reading_a_few_fields_trains_and_its_step_counts_forecasts():
   from lprior.ltp import experiment
   cfg = ltp_config.get_config("smoke")
   lc = experiment.ltp_config_for(cfg, "synonyms")
-  lc.anneal_steps, lc.f_input, lc.z_warmup = 40, "read", 5
+  lc.anneal_steps, lc.f_input, lc.z_warmup = 25, "read", 5
   task = tasks.synonyms()
   x, y = _draw(task, KEY(8), 64)
   xs, _ = _draw(task, KEY(9), 64, shifted=True)
@@ -165,11 +165,11 @@ def test_f_reading_a_few_fields_trains_and_its_step_counts_forecasts():
   state = train.init_ltp(KEY(10), task, lc, jnp.zeros(512))
   step = jit(train.make_ltp_step(task, lc))
   losses = []
-  for i in range(40):
+  for i in range(25):
     state, m = step(state, data, jnp.asarray(i))
     losses.append(float(m["f_loss"]))
   assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
-  assert int(state.queries.forecast) == 40 * lc.f_steps * lc.f_batch * lc.human_samples
+  assert int(state.queries.forecast) == 25 * lc.f_steps * lc.f_batch * lc.human_samples
 
 
 def test_f_input_read_needs_a_human_who_reads_few_fields():
