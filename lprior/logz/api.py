@@ -21,7 +21,7 @@ from lprior.pytree import PyTree, structure_mismatch, tree_size
 METHODS = ("naive", "smc", "ais", "reverse_ais", "bdmc", "ti", "laplace")
 
 _SMC_OPTIONS = {"target_ess", "resample_threshold", "max_steps", "num_mcmc_steps", "num_leapfrog",
-                "precondition", "rank", "step_size", "target_accept", "jitter"}
+                "precondition", "rank", "step_size", "target_accept", "jitter", "kernel"}
 _SCHEDULE_OPTIONS = {"schedule", "num_steps", "beta_min", "resample"}
 _OPTIONS = {
     "naive": set(),
@@ -59,8 +59,11 @@ def check_inputs(energy_fn: Callable, mean: PyTree, sigma) -> None:
 
 
 def _smc_config(o: dict, dim: int) -> smc.SMCConfig:
+  kernel = o.get("kernel")
+  if kernel is not None and not isinstance(kernel, moves.Kernel):
+    raise TypeError(f"kernel must be an lprior.logz.moves.Kernel(init, step); got {type(kernel)}")
   mc = moves.MoveConfig(
-      num_steps=o.get("num_mcmc_steps", 8), num_leapfrog=o.get("num_leapfrog", 1),
+      kernel=kernel, num_steps=o.get("num_mcmc_steps", 8), num_leapfrog=o.get("num_leapfrog", 1),
       target_accept=o.get("target_accept", 0.6), precondition=o.get("precondition", "lowrank"),
       rank=o.get("rank", 16), jitter=o.get("jitter", 0.5 if o.get("num_leapfrog", 1) > 1 else 0.0))
   if mc.precondition not in ("none", "diag", "lowrank"):
@@ -123,7 +126,8 @@ def _smc_result(rep, sharded, cfg, num_particles, *, log_z=None, var=None, rever
   num_grad = smc.grad_evals_per_particle(steps, cfg) * num_particles + 2 * hvps * (steps + 1)
   info = {k: rep[k] for k in ("trace", "beta", "num_resample", "final_step_size", "ti",
                               "ti_stderr", "nan_count", "inv_mass", "num_ancestors")}
-  info.update(var_delta=rep["var"], var_eve=rep["var_eve"], num_hvp=hvps * (steps + 1))
+  info.update(var_delta=rep["var"], var_eve=rep["var_eve"], num_hvp=hvps * (steps + 1),
+              plugged_kernel=jnp.asarray(cfg.move.kernel is not None))
   if reverse:  # Σ log-increments estimates log(1/Z): an upper bound on log Z after negation
     return _result(rep, sharded, log_z=-rep["log_z"], var=jnp.maximum(rep["var"], rep["var_eve"]),
                    grad_mean=None, num_grad=num_grad, num_energy=0, num_steps=steps, info=info)
@@ -175,7 +179,9 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   resample_threshold (0.5), max_steps, num_mcmc_steps (8), num_leapfrog (1 = MALA),
   precondition ('lowrank' (default: diagonal plus the top `rank` (16) Lanczos directions of the
   Hessian, at 2·rank Hessian-vector products per tempering step) | 'diag' | 'none'), rank,
-  step_size, target_accept;
+  step_size, target_accept; kernel (a `moves.Kernel(init, step)`: your own MCMC move in place
+  of lprior's, in BlackJAX's shape; `info['plugged_kernel']` says which ran; the gradient counts
+  assume one gradient per step of a plugged kernel);
   AIS family: schedule or num_steps/beta_min, resample (False), exact_samples.
   Laplace: see `lprior.logz.laplace.laplace`.
   SMC family: `info['num_ancestors']` counts the time-0 particles with weighted descendants; when

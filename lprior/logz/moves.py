@@ -2,7 +2,10 @@
 
 We use BlackJAX's HMC kernel with a diagonal inverse mass matrix (the preconditioner); with one
 leapfrog step it is preconditioned MALA.  The particle carries E(θ) and ∇E(θ), so the kernel
-state at any β is built without re-evaluating the energy.
+state at any β is built without re-evaluating the energy.  A researcher's own move plugs in as a
+`Kernel` (BlackJAX's (init, step) shape): the engine then builds each particle's state with
+`init` and moves it with `step`, keeping its tempering, resampling, step-size adaptation and
+metric.
 """
 
 from __future__ import annotations
@@ -33,7 +36,21 @@ def _hmc_kernel():
   return lazy_blackjax().hmc.build_kernel()
 
 
+class Kernel(NamedTuple):
+  """A move on π_β in BlackJAX's shape, for one particle:
+    init(position, logdensity_fn) -> state, with state.position;
+    step(key, state, logdensity_fn, step_size, inverse_mass_matrix) -> (state, info), with
+      info.acceptance_rate (what the engine adapts the step size on; a kernel may ignore the
+      step size and the metric; BlackJAX's MALA: `Kernel(blackjax.mala.init, lambda k, s, f,
+      eps, m: blackjax.mala.build_kernel()(k, s, f, eps))`).
+  Positions are in the engine's coordinates (θ/σ when σ is a pytree: `logz.whitening`).  Keep
+  one Kernel value across calls: it is a static argument, and a new one compiles anew."""
+  init: Callable
+  step: Callable
+
+
 class MoveConfig(NamedTuple):
+  kernel: Kernel | None = None  # None: lprior's preconditioned MALA / HMC (BlackJAX's HMC)
   num_steps: int = 2  # MCMC steps per tempering step (per outer step, when tracking)
   num_leapfrog: int = 1  # 1 = preconditioned MALA; > 1 = HMC
   # per-particle step size ε·(1 + jitter·U(−1, 1)); with a good metric, HMC of a fixed length
@@ -60,16 +77,30 @@ def tempered_state(theta, energy, grad_energy, mean, sigma, beta) -> blackjax.mc
   return lazy_blackjax().mcmc.hmc.HMCState(theta, log_tempered(theta, energy, mean, sigma, beta), grad)
 
 
+def initial_states(theta, energy, grad_energy, energy_fn: Callable, mean, sigma, beta,
+                   kernel: Kernel | None):
+  """Every particle's kernel state at β: lprior's HMC state from the carried (E, ∇E), or the
+  plugged kernel's `init` (which evaluates the tempered density itself)."""
+  if kernel is None:
+    return jax.vmap(tempered_state, in_axes=(0, 0, 0, None, None, None))(
+        theta, energy, grad_energy, mean, sigma, beta)
+  logdensity = lambda th: log_tempered(th, energy_fn(th), mean, sigma, beta)
+  return jax.vmap(lambda th: kernel.init(th, logdensity))(theta)
+
+
 def mcmc_step(keys: jax.Array, states, energy_fn: Callable, mean, sigma, beta, step_size,
-              inv_mass, num_leapfrog: int, jitter: float = 0.0):
+              inv_mass, num_leapfrog: int, jitter: float = 0.0, kernel: Kernel | None = None):
   """One kernel step for every particle (vmapped), each with step ε·(1 + jitter·U(−1, 1)) and
-  its own metric where `inv_mass` has a particle axis ((n, d) diagonals or low-rank scales).
+  its own metric where `inv_mass` has a particle axis ((n, d) diagonals or low-rank scales);
+  `kernel`: a plugged move (else lprior's HMC with num_leapfrog steps).
   Returns (states, acceptance (n,))."""
-  logdensity = lambda th: gaussian.log_normal(th, mean, sigma) - beta * energy_fn(th)
+  logdensity = lambda th: log_tempered(th, energy_fn(th), mean, sigma, beta)
 
   def step(k, s, m):
     k_eps, k = jax.random.split(k)
     eps = step_size * (1.0 + jitter * jax.random.uniform(k_eps, (), minval=-1.0, maxval=1.0))
+    if kernel is not None:
+      return kernel.step(k, s, logdensity, eps, m)
     return _hmc_kernel()(k, s, logdensity, eps, m, num_leapfrog)
 
   states, info = jax.vmap(step, in_axes=(0, 0, _metric_axes(inv_mass)))(keys, states, inv_mass)

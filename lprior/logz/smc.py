@@ -200,8 +200,8 @@ def move(key, p: Particles, beta, step_size, inv_mass, ctx: _Ctx, *, max_steps: 
   var = _metric_variances(inv_mass, ctx)
   start = pt.ravel_particles(p.theta)
   dtype = start.dtype
-  state = jax.vmap(moves.tempered_state, in_axes=(0, 0, 0, None, None, None))(
-      p.theta, p.energy, p.grad, ctx.mean, ctx.sigma, beta)
+  state = moves.initial_states(p.theta, p.energy, p.grad, ctx.energy_fn, ctx.mean, ctx.sigma,
+                               beta, mc.kernel)
 
   def sq(delta):  # mean over all particles of Σ_j Δ_j²/v_j / d
     return jnp.mean(pt.gather(jnp.mean(delta**2 / var, -1), ctx.axis))
@@ -214,7 +214,7 @@ def move(key, p: Particles, beta, step_size, inv_mass, ctx: _Ctx, *, max_steps: 
     j, state, eps, acc_sum, jump_sum, _ = c
     keys = pt.slot_keys(jax.random.fold_in(key, j), ctx.n_local, ctx.axis)
     new, acc = moves.mcmc_step(keys, state, ctx.energy_fn, ctx.mean, ctx.sigma, beta, eps,
-                               per_particle, mc.num_leapfrog, mc.jitter)
+                               per_particle, mc.num_leapfrog, mc.jitter, mc.kernel)
     flat = pt.ravel_particles(new.position)
     jump = sq(flat - pt.ravel_particles(state.position))
     mean_acc = jnp.mean(pt.gather(acc, ctx.axis))
