@@ -48,8 +48,11 @@ def test_quick_bench_runs_end_to_end(tmp_path):
   """The log Z and tracking benchmarks (training, memory and scaling, subprocess- and
   compile-heavy, are the slow test below; layouts agreeing is also tests/test_sharding.py's and
   tests/test_distributed.py's)."""
-  res = _quick(tmp_path, "--config.benchmarks=logz,tracking")
-  assert {"logz", "tracking"} <= set(res)
+  res = _quick(tmp_path, "--config.benchmarks=logz,coverage,tracking")
+  assert {"logz", "coverage", "tracking"} <= set(res)
+  (cov1, cov4) = res["coverage"]["rows"]
+  assert (cov1["num_batches"], cov4["num_batches"], cov1["repeats"]) == (1, 4, 8)
+  assert cov1["reliable"] == 1.0 and cov1["mean_abs_error"] < 0.5  # an easy quadratic
   for f in ("table.md", "logz.png"):
     assert (tmp_path / f).stat().st_size > 0, f
   by = {(s["method"], s["N"]): s for s in res["logz"]["summary"]}

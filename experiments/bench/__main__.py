@@ -30,13 +30,13 @@ _CONFIG, _WORKDIR = define_flags("bench", "where the tables, JSON and plots go")
 
 def main(argv):
   del argv
-  from experiments.bench import (logz_accuracy, memory, report, scaling, tracking_network,
-                                 training_overhead)
+  from experiments.bench import (coverage, logz_accuracy, memory, report, scaling,
+                                 tracking_network, training_overhead)
   from experiments.common.report import write_json
 
   cfg = _CONFIG.value
   only = cfg.benchmarks.split(",")
-  runners = dict(logz=lambda: logz_accuracy.run(cfg),
+  runners = dict(logz=lambda: logz_accuracy.run(cfg), coverage=lambda: coverage.run(cfg),
                  tracking=lambda: logz_accuracy.tracking_vs_fresh(cfg),
                  training=lambda: training_overhead.run(cfg),
                  scaling=lambda: scaling.run(cfg), memory=lambda: memory.run(cfg),

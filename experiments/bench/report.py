@@ -130,6 +130,11 @@ def tables(results: dict) -> str:
     parts += ["## log Z: our SMC against BlackJAX's adaptive tempered SMC (median over repeats)",
               markdown_table(results["logz"]["vs_blackjax"]),
               "## log Z: every estimator", markdown_table(results["logz"]["summary"])]
+  if "coverage" in results:
+    parts += ["## Error bars: ±2 SE coverage where not flagged unreliable (target 0.9–0.99), "
+              "and the share of the misses (|error| > 2 SE) flagged (target ≥ 0.9)",
+              markdown_table([{k: v for k, v in r.items() if k != "reasons"}
+                              for r in results["coverage"]["rows"]])]
   if "tracking" in results:
     t = results["tracking"]
     parts += ["## Tracking against fresh SMC of equal accuracy",

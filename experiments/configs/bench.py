@@ -7,7 +7,8 @@ about an hour).  `--quick` is short for `--config=experiments/configs/bench.py:q
 import ml_collections
 from ml_collections.config_dict import placeholder
 
-BENCHMARKS = ("logz", "tracking", "training", "scaling", "memory", "tracking_network")
+BENCHMARKS = ("logz", "coverage", "tracking", "training", "scaling", "memory",
+              "tracking_network")
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
@@ -27,6 +28,12 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.repeats = 10
   # d >= large.dim: only these budgets and repeats (a d = 10⁴ run at λ = 10³ takes minutes)
   c.large = ml_collections.ConfigDict(dict(dim=10000, particles=(64,), repeats=3))
+  # ... are the SMC's error bars honest (experiments/bench/coverage.py)?  cells
+  # 'target:d:lambda'; B = 1 (one run) and B > 1 independent batches of N/B particles
+  c.coverage = ml_collections.ConfigDict(dict(
+      cells=("quadratic:50:100", "quadratic:200:1000", "quadratic:1000:1000", "mixture:50:10",
+             "mixture:50:100", "spike_slab:50:10"),
+      batches=(1, 4), particles=256, repeats=50, seed=0))
   # ... and the tracking estimator against fresh SMC of equal accuracy
   c.tracking = ml_collections.ConfigDict(dict(
       dim=1000, lam=100.0, rank=32, metric_rank=40, num_particles=256, mcmc_steps=2,
@@ -69,6 +76,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.dims, c.lams, c.particles, c.repeats = (100,), (10.0,), (64,), 2
     c.targets = "quadratic"
     c.methods = "smc,blackjax,naive,laplace"
+    c.coverage.update(cells=("quadratic:20:10",), batches=(1, 4), particles=128, repeats=8)
     c.tracking.update(dim=100, metric_rank=16, num_particles=64, num_steps=10,
                       fresh_particles=(64, 256), fresh_repeats=2, init_mcmc_steps=8)
     c.training.update(preset="smoke", particles=(8,), num_steps=20, eval_every=5,

@@ -10,11 +10,12 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
+from jax.sharding import Mesh, PartitionSpec as P
 
 from lprior.distributed import host_value
 from lprior import gaussian
-from lprior.logz import moves, naive, sharding, smc, whitening
+from lprior.logz import batches, moves, naive, reliability, sharding, smc, whitening
+from lprior.logz import particles as pt
 from lprior.logz.result import LogZResult
 from lprior.pytree import PyTree, structure_mismatch, tree_size
 
@@ -25,7 +26,7 @@ _SMC_OPTIONS = {"target_ess", "resample_threshold", "max_steps", "num_mcmc_steps
 _SCHEDULE_OPTIONS = {"schedule", "num_steps", "beta_min", "resample"}
 _OPTIONS = {
     "naive": set(),
-    "smc": _SMC_OPTIONS,
+    "smc": _SMC_OPTIONS | {"num_batches"},
     "ti": _SMC_OPTIONS,
     "ais": (_SMC_OPTIONS - {"target_ess", "max_steps"}) | _SCHEDULE_OPTIONS,
     "reverse_ais": (_SMC_OPTIONS - {"target_ess", "max_steps"}) | _SCHEDULE_OPTIONS | {"exact_samples"},
@@ -118,16 +119,34 @@ def _result(rep, sharded, *, log_z, var, grad_mean, num_grad, num_energy, num_st
                     log_weights=log_w, info=info)
 
 
-def _smc_result(rep, sharded, cfg, num_particles, *, log_z=None, var=None, reverse=False):
-  steps = rep["num_steps"]
-  hvps = (moves.lanczos_hvps(cfg.move.rank, tree_size(sharded[0]) // num_particles)
-          if cfg.move.precondition == "lowrank" else 0)
-  # an HVP costs ~2 gradients; one metric per tempering step plus one for ∇ log Z
-  num_grad = smc.grad_evals_per_particle(steps, cfg) * num_particles + 2 * hvps * (steps + 1)
+def _cost(steps, cfg, num_particles: int, dim: int):
+  """(value-and-gradient evaluations, Hessian-vector products) of a run of `steps` tempering
+  steps: an HVP costs ~2 gradients; one metric per tempering step plus one for ∇ log Z."""
+  hvps = moves.lanczos_hvps(cfg.move.rank, dim) if cfg.move.precondition == "lowrank" else 0
+  num_hvp = hvps * (steps + 1)
+  return smc.grad_evals_per_particle(steps, cfg) * num_particles + 2 * num_hvp, num_hvp
+
+
+def _run_info(rep, cfg, num_hvp) -> dict:
   info = {k: rep[k] for k in ("trace", "beta", "num_resample", "final_step_size", "ti",
                               "ti_stderr", "nan_count", "inv_mass", "num_ancestors")}
-  info.update(var_delta=rep["var"], var_eve=rep["var_eve"], num_hvp=hvps * (steps + 1),
+  info.update(var_delta=rep["var"], var_eve=rep["var_eve"], num_hvp=num_hvp,
               plugged_kernel=jnp.asarray(cfg.move.kernel is not None))
+  return info
+
+
+def _judge(res: LogZResult, rep: dict, num_particles: int, **batched) -> LogZResult:
+  """The result with info['reliability'] (`reliability.flags`) and info['reliable']."""
+  reasons = reliability.flags(rep["num_ancestors"], rep["trace"]["ess"],
+                              rep["trace"]["acceptance"], num_particles, **batched)
+  return res.replace(info=dict(res.info, reliability=reasons,
+                               reliable=reliability.reliable(reasons)))
+
+
+def _smc_result(rep, sharded, cfg, num_particles, *, log_z=None, var=None, reverse=False):
+  steps = rep["num_steps"]
+  num_grad, num_hvp = _cost(steps, cfg, num_particles, tree_size(sharded[0]) // num_particles)
+  info = _run_info(rep, cfg, num_hvp)
   if reverse:  # Σ log-increments estimates log(1/Z): an upper bound on log Z after negation
     return _result(rep, sharded, log_z=-rep["log_z"], var=jnp.maximum(rep["var"], rep["var_eve"]),
                    grad_mean=None, num_grad=num_grad, num_energy=0, num_steps=steps, info=info)
@@ -184,6 +203,11 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   assume one gradient per step of a plugged kernel);
   AIS family: schedule or num_steps/beta_min, resample (False), exact_samples.
   Laplace: see `lprior.logz.laplace.laplace`.
+  num_batches (smc only; 1): B > 1 runs B independent SMCs of num_particles/B particles and
+  pools them (`batches`): stderr then comes from their spread and stays honest when a run's
+  genealogy collapses.  method='smc' reports `info['reliable']` and `info['reliability']` (the
+  reasons, each True when it fires: `reliability.REASONS`; `reliability.explain(info)` words
+  them); a result flagged unreliable has an error its stderr may not cover.
   SMC family: `info['num_ancestors']` counts the time-0 particles with weighted descendants; when
   it is a handful the genealogy has collapsed and `stderr` (then near its ceiling of 1 nat)
   understates the error, which can be tens of nats.
@@ -213,6 +237,10 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   if method in ("ais", "reverse_ais", "bdmc"):
     options.setdefault("resample", False)
   cfg = _smc_config(options, tree_size(mean))
+  num_batches = options.get("num_batches", 1)
+  if num_batches != 1:
+    return _estimate_batches(key, energy_fn, mean, sigma, dtype, cfg, num_particles, num_batches,
+                             mesh)
   if method in ("smc", "ti"):
     rep, sh = _run_smc(key, mean, sigma, jnp.zeros(2, dtype), None, energy_fn=energy_fn, cfg=cfg,
                        num_particles=num_particles, mesh=mesh, adaptive=True)
@@ -224,6 +252,8 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
     if _concrete(rep["beta"]) and float(host_value(rep["beta"])) < 1.0:
       raise RuntimeError(f"SMC stopped at β = {float(host_value(rep['beta'])):.3g} after max_steps="
                          f"{cfg.max_steps} steps; raise max_steps or lower target_ess")
+    if method == "smc":
+      res = _judge(res, rep, num_particles)
     return _finish(res, rep)
 
   forward = None
@@ -244,6 +274,43 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   info = dict(forward.info, log_z_lower=forward.log_z, log_z_upper=upper.log_z,
               stderr_lower=forward.stderr, stderr_upper=upper.stderr)
   return forward.replace(num_grad_evals=forward.num_grad_evals + upper.num_grad_evals, info=info)
+
+
+def _estimate_batches(key, energy_fn, mean, sigma, dtype, cfg, num_particles: int,
+                      num_batches, mesh) -> LogZResult:
+  """method='smc' as `num_batches` independent runs of num_particles/num_batches particles
+  (`batches.combine`): stderr from their spread; info holds each run's diagnostics with a
+  leading batch axis, and batch_log_z, batch_shares, batch_spread."""
+  if not isinstance(num_batches, (int, np.integer)) or num_batches < 2 \
+      or num_particles % num_batches:
+    raise ValueError(f"num_batches={num_batches!r} must be 1, or an int >= 2 dividing "
+                     f"num_particles={num_particles}")
+  n = num_particles // num_batches
+  sharding.check_divisible(n, mesh)
+  run = lambda k: _run_smc(k, mean, sigma, jnp.zeros(2, dtype), None, energy_fn=energy_fn,
+                           cfg=cfg, num_particles=n, mesh=mesh, adaptive=True)
+  rep, sh = jax.vmap(run)(jax.random.split(key, num_batches))
+  if mesh is not None:  # pooling reshapes (B, n, ...) to (B·n, ...): gather, then shard again
+    sh = sharding.constrain(sh, mesh, P())
+  c = batches.combine(rep["log_z"], rep["grad_mean"], sh[0], sh[1])
+  if mesh is not None:
+    c.update(sharding.constrain(dict(particles=c["particles"], log_weights=c["log_weights"]),
+                                mesh, P(sharding.particle_axis(mesh))))
+  steps = rep["num_steps"]
+  num_grad, num_hvp = _cost(steps, cfg, n, tree_size(sh[0]) // num_particles)
+  info = _run_info(rep, cfg, num_hvp)
+  info.update(num_batches=num_batches, batch_log_z=rep["log_z"], batch_shares=c["shares"],
+              batch_spread=c["spread"])
+  res = LogZResult(log_z=c["log_z"], stderr=c["stderr"], grad_mean=c["grad_mean"],
+                   ess=pt.ess(c["log_weights"]), acceptance=jnp.mean(rep["acceptance"]),
+                   num_energy_evals=0, num_grad_evals=jnp.sum(num_grad),
+                   num_steps=jnp.max(steps), particles=c["particles"],
+                   log_weights=c["log_weights"], info=info)
+  if _concrete(rep["beta"]) and float(np.min(host_value(rep["beta"]))) < 1.0:
+    raise RuntimeError(f"an SMC batch stopped before β = 1 after max_steps={cfg.max_steps} "
+                       "steps; raise max_steps or lower target_ess")
+  res = _judge(res, rep, n, spread=c["spread"], shares=c["shares"])
+  return _finish(res, dict(nan_count=jnp.sum(rep["nan_count"])))
 
 
 def _finish(res: LogZResult, rep: dict) -> LogZResult:
