@@ -99,11 +99,11 @@ def test_bdmc_brackets_the_truth():
   exact = float(P.log_z(mean, 30.0, 1.0))
   xs = P.sample_conditional(jax.random.key(3), mean, 30.0, 1.0, 128)
   r = logz.estimate(jax.random.key(0), energy, mean, 1.0, method="bdmc", num_particles=128,
-                    exact_samples=xs, num_steps=200)
+                    exact_samples=xs, num_steps=100)
   lo, hi = float(r.info["log_z_lower"]), float(r.info["log_z_upper"])
   se_lo, se_hi = float(r.info["stderr_lower"]), float(r.info["stderr_upper"])
-  # stochastic bounds: E[lower] ≤ log Z ≤ E[upper]; with the low-rank metric both land within
-  # ~0.1 nat of the truth, so allow each its own noise (3 SE)
+  # stochastic bounds: E[lower] ≤ log Z ≤ E[upper]; with the low-rank metric and 100 steps both
+  # land within ~0.35 nat (about 1 SE) of the truth, so allow each its own noise (3 SE)
   assert lo - 3 * se_lo < exact < hi + 3 * se_hi, (lo, se_lo, exact, hi, se_hi)
   assert abs(hi - lo) < 3.0
 
