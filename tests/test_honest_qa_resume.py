@@ -23,7 +23,7 @@ from lprior.honest_qa import experiment
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ARGS = ["--config=experiments/configs/honest_qa.py:smoke", "--config.variants=c_chained",
         "--config.train.logz_check_every=20",
-        "--config.lam_sweep=()", "--config.num_steps=40", "--config.checkpoint_every=10",
+        "--config.lam_sweep=()", "--config.num_steps=30", "--config.checkpoint_every=10",
         "--config.eval_every=20"]
 
 
@@ -92,7 +92,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
   ckpts = run / "runs" / "chained" / "checkpoints"
   deadline = time.time() + 600
   while time.time() < deadline and proc.poll() is None:
-    if any(p.name.isdigit() and 10 <= int(p.name) < 40 for p in ckpts.glob("*")):
+    if any(p.name.isdigit() and 10 <= int(p.name) < 30 for p in ckpts.glob("*")):
       break
     time.sleep(0.05)
   assert proc.poll() is None, "the run finished before it could be killed"
@@ -108,7 +108,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
   assert ref_proc.wait(timeout=600) == 0, (tmp_path / "ref.log").read_text()[-2000:]
   ref_log.close()
   rows = [json.loads(l) for l in open(run / "runs" / "chained" / "metrics.jsonl")]
-  assert [r["step"] for r in rows] == list(range(1, 41))  # resumed: each step logged once
+  assert [r["step"] for r in rows] == list(range(1, 31))  # resumed: each step logged once
   a = json.loads((ref / "results.json").read_text())["final"]
   b = json.loads((run / "results.json").read_text())["final"]
   assert a == b, out.stdout[-2000:]

@@ -30,7 +30,7 @@ def test_combine_is_the_mean_of_the_batch_estimates():
     batches.combine(log_z_b[:1], grad_b[:1], particles_b[:1], log_w_b[:1])
 
 
-def test_batched_smc_against_the_closed_form_on_one_and_two_devices(x64):
+def test_batched_smc_against_the_closed_form(x64):
   P = q.make(jax.random.key(0), 10, rank=3, diag=0.5, dtype=jnp.float64)
   mean = jnp.full((10,), 0.2)
   energy = lambda t: 10.0 * P.consistency(t)
@@ -45,10 +45,6 @@ def test_batched_smc_against_the_closed_form_on_one_and_two_devices(x64):
   # the pooled ∇_μ log Z: the share-weighted batch gradients, near the closed form
   np.testing.assert_allclose(np.asarray(r.grad_mean), np.asarray(P.grad_log_z(mean, 10.0, 1.0)),
                              atol=0.1)
-  mesh = jax.make_mesh((2,), ("particles",), devices=jax.devices()[:2])
-  got = logz.estimate(jax.random.key(1), energy, mean, 1.0, mesh=mesh, **opts)
-  np.testing.assert_allclose(float(got.log_z), float(r.log_z), rtol=1e-9)
-  np.testing.assert_allclose(float(got.stderr), float(r.stderr), rtol=1e-7)
   with pytest.raises(ValueError, match="num_batches"):
     logz.estimate(jax.random.key(1), energy, mean, 1.0, num_particles=256, num_batches=3)
   with pytest.raises(TypeError, match="num_batches"):
@@ -81,3 +77,18 @@ def test_flags_fire_on_their_causes():
   # AIS: ESS decays by design
   assert not bool(reliability.flags(jnp.asarray(100), jnp.array([5.0]), acc, 256,
                                     resampled=False)["ess_collapsed"])
+
+
+@pytest.mark.slow
+def test_batches_on_two_devices_equal_one(x64):
+  """(slow: two more compiles of the batched engine; the sharded engine itself is in the
+  default suite, tests/test_sharding.py)"""
+  P = q.make(jax.random.key(0), 8, rank=2, diag=0.5, dtype=jnp.float64)
+  mean = jnp.zeros(8)
+  energy = lambda t: 5.0 * P.consistency(t)
+  opts = dict(num_particles=64, num_batches=4, num_mcmc_steps=2)
+  ref = logz.estimate(jax.random.key(3), energy, mean, 1.0, **opts)
+  mesh = jax.make_mesh((2,), ("particles",), devices=jax.devices()[:2])
+  got = logz.estimate(jax.random.key(3), energy, mean, 1.0, mesh=mesh, **opts)
+  np.testing.assert_allclose(float(got.log_z), float(ref.log_z), rtol=1e-9)
+  np.testing.assert_allclose(float(got.stderr), float(ref.stderr), rtol=1e-7)
