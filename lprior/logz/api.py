@@ -249,9 +249,7 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
       res.info["log_z_smc"] = rep["log_z"]
     else:
       res = _smc_result(rep, sh, cfg, num_particles)
-    if _concrete(rep["beta"]) and float(host_value(rep["beta"])) < 1.0:
-      raise RuntimeError(f"SMC stopped at β = {float(host_value(rep['beta'])):.3g} after max_steps="
-                         f"{cfg.max_steps} steps; raise max_steps or lower target_ess")
+    _check_reached_one(rep["beta"], cfg)
     if method == "smc":
       res = _judge(res, rep, num_particles)
     return _finish(res, rep)
@@ -274,6 +272,13 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   info = dict(forward.info, log_z_lower=forward.log_z, log_z_upper=upper.log_z,
               stderr_lower=forward.stderr, stderr_upper=upper.stderr)
   return forward.replace(num_grad_evals=forward.num_grad_evals + upper.num_grad_evals, info=info)
+
+
+def _check_reached_one(beta, cfg) -> None:
+  """Raise when an adaptive run (or any of a batch of runs) stopped short of β = 1."""
+  if _concrete(beta) and float(np.min(host_value(beta))) < 1.0:
+    raise RuntimeError(f"SMC stopped at β = {float(np.min(host_value(beta))):.3g} after "
+                       f"max_steps={cfg.max_steps} steps; raise max_steps or lower target_ess")
 
 
 def _estimate_batches(key, energy_fn, mean, sigma, dtype, cfg, num_particles: int,
@@ -306,9 +311,7 @@ def _estimate_batches(key, energy_fn, mean, sigma, dtype, cfg, num_particles: in
                    num_energy_evals=0, num_grad_evals=jnp.sum(num_grad),
                    num_steps=jnp.max(steps), particles=c["particles"],
                    log_weights=c["log_weights"], info=info)
-  if _concrete(rep["beta"]) and float(np.min(host_value(rep["beta"]))) < 1.0:
-    raise RuntimeError(f"an SMC batch stopped before β = 1 after max_steps={cfg.max_steps} "
-                       "steps; raise max_steps or lower target_ess")
+  _check_reached_one(rep["beta"], cfg)
   res = _judge(res, rep, n, spread=c["spread"], shares=c["shares"])
   return _finish(res, dict(nan_count=jnp.sum(rep["nan_count"])))
 

@@ -33,8 +33,9 @@ MAX_SHARE = 0.5
 
 REASONS = {
     "genealogy_collapsed": f"fewer than {MIN_ANCESTORS} time-0 particles have weighted "
-                           "descendants and the SE is one run's genealogy estimate (use "
-                           "num_batches >= 8)",
+                           "descendants and the SE is one run's genealogy estimate (more "
+                           "particles, or num_batches with several hundred particles per "
+                           "batch: the SE then comes from independent runs)",
     "ess_collapsed": f"a reweighting step left an ESS below {ESS_FRACTION:g} N",
     "moves_stalled": f"MCMC acceptance fell below {MIN_ACCEPTANCE:g} at some tempering step",
     "batches_disagree": f"the batches' log Z spread by more than {MAX_SPREAD:g} nat or one holds "
