@@ -12,6 +12,7 @@ import pytest
 
 from experiments.bench import blackjax_smc, problems
 from experiments.configs.bench import get_config
+from lprior.testing import bumps
 from lprior.xla import FAST_COMPILE_FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,12 +49,14 @@ def test_quick_bench_runs_end_to_end(tmp_path):
   """The log Z and tracking benchmarks (training, memory and scaling, subprocess- and
   compile-heavy, are the slow test below; layouts agreeing is also tests/test_sharding.py's and
   tests/test_distributed.py's)."""
-  res = _quick(tmp_path, "--config.benchmarks=logz,coverage,tracking")
-  assert {"logz", "coverage", "tracking"} <= set(res)
+  res = _quick(tmp_path, "--config.benchmarks=logz,multimodal,coverage,tracking")
+  assert {"logz", "multimodal", "coverage", "tracking"} <= set(res)
+  mm = {s["method"]: s for s in res["multimodal"]["summary"]}
+  assert mm["smc"]["bias"] < -1.5 and mm["ns"]["energy_evals"] > 0  # the spike: missed, sought
   (cov1, cov4) = res["coverage"]["rows"]
   assert (cov1["num_batches"], cov4["num_batches"], cov1["repeats"]) == (1, 4, 8)
   assert cov1["reliable"] == 1.0 and cov1["mean_abs_error"] < 0.5  # an easy quadratic
-  for f in ("table.md", "logz.png"):
+  for f in ("table.md", "logz.png", "multimodal.png"):
     assert (tmp_path / f).stat().st_size > 0, f
   by = {(s["method"], s["N"]): s for s in res["logz"]["summary"]}
   assert by[("laplace", 64)]["abs_error"] < 1e-3  # exact on the quadratic
@@ -79,7 +82,7 @@ def test_quick_training_memory_and_scaling_benches(tmp_path):
   assert res["training"]["runs"][0]["trainer"] == "plain"
 
 
-@pytest.mark.parametrize("kind", ["mixture", "spike_slab"])
+@pytest.mark.parametrize("kind", ["mixture", "spike_slab", "spike_centred"])
 def test_bump_targets_exact_log_z_against_importance_sampling(kind):
   """The bump targets' closed-form log Z equals a 2-million-draw importance-sampling estimate
   from the base (d = 3) within 4 of its standard error (delta method on the weights)."""
@@ -98,7 +101,7 @@ def test_spike_holds_its_share_and_a_missed_spike_costs_log_of_the_slab_share():
   rng = np.random.default_rng(0)  # the centres make() draws with seed 0
   h = np.stack([np.full(50, 1.0 / 50), np.full(50, 100.0 / 50)])
   c = np.stack([np.zeros(50), rng.normal(0.0, 0.5, 50)])
-  log_zi = problems.bump_log_z(h, c, 1.0)
+  log_zi = bumps.bump_log_z(h, c, 1.0)
   log_a = np.log([0.1, 0.9]) + log_zi[0] - log_zi
   parts = log_a + log_zi
   np.testing.assert_allclose(parts - prob.exact_log_z, np.log([0.1, 0.9]), atol=1e-9)

@@ -50,7 +50,7 @@ def test_tracking_chained_small_d_within_its_stderr():
   P = q.make(jax.random.key(1), d, rank=4, diag=0.5, diag_spread=1.0)
   energy_fn, mean_fn = tracking.chained(lambda th: lam * P.consistency(th))
   theta1 = 0.3 * jax.random.normal(jax.random.key(2), (d,))
-  path = q.ascent_path(P, lam, theta1, P.c + jax.random.normal(jax.random.key(4), (d,)), 25)
+  path = q.ascent_path(P, lam, theta1, P.c + jax.random.normal(jax.random.key(4), (d,)), 12)
   opts = dict(precondition="lowrank", rank=10)
   init = tracking.init(jax.random.key(5), theta1, energy_fn=energy_fn, mean_fn=mean_fn,
                        sigma=1.0, num_particles=256, **opts)

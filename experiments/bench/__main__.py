@@ -36,7 +36,9 @@ def main(argv):
 
   cfg = _CONFIG.value
   only = cfg.benchmarks.split(",")
-  runners = dict(logz=lambda: logz_accuracy.run(cfg), coverage=lambda: coverage.run(cfg),
+  runners = dict(logz=lambda: logz_accuracy.run(cfg),
+                 multimodal=lambda: logz_accuracy.run(cfg.multimodal),
+                 coverage=lambda: coverage.run(cfg),
                  tracking=lambda: logz_accuracy.tracking_vs_fresh(cfg),
                  training=lambda: training_overhead.run(cfg),
                  scaling=lambda: scaling.run(cfg), memory=lambda: memory.run(cfg),

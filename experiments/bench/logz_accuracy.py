@@ -10,6 +10,7 @@ estimator against fresh SMC runs of equal accuracy (`tracking_vs_fresh`).
 
 from __future__ import annotations
 
+import importlib.util
 from collections import defaultdict
 
 import jax
@@ -29,6 +30,8 @@ OURS = {
     "ais": ("ais", dict(num_steps=64)),
     "naive": ("naive", {}),
     "laplace": ("laplace", {}),
+    "ns": ("ns", {}),
+    "ns_plain": ("ns", dict(live_range=None)),  # the usual stop: remaining evidence < dlogz
 }
 
 
@@ -44,7 +47,8 @@ def _ours(name: str, prob: problems.Problem, n: int, mcmc_steps: int, target_ess
                       num_particles=n, **opts)
     info = r.info or {}
     return dict(log_z=r.log_z, stderr=r.stderr, grad_evals=r.num_grad_evals,
-                steps=r.num_steps, ti=info.get("ti"), ancestors=info.get("num_ancestors"))
+                energy_evals=r.num_energy_evals, steps=r.num_steps, ti=info.get("ti"),
+                ancestors=info.get("num_ancestors"))
   return run
 
 
@@ -53,7 +57,17 @@ def _blackjax(prob: problems.Problem, n: int, mcmc_steps: int, target_ess: float
     r = blackjax_smc.log_z(jax.random.key(i), prob.mean, 1.0, energy_fn=prob.energy_fn,
                            num_particles=n, num_mcmc_steps=mcmc_steps, target_ess=target_ess)
     return dict(log_z=r["log_z"], stderr=jnp.nan, grad_evals=r["num_grad_evals"],
-                steps=r["num_steps"], ti=None, ancestors=None)
+                energy_evals=0, steps=r["num_steps"], ti=None, ancestors=None)
+  return run
+
+
+def _jaxns(prob: problems.Problem, n: int):
+  from experiments.bench import jaxns_ns  # (jaxns is the bench's optional peer: `.[bench]`)
+
+  def run(i):
+    r = jaxns_ns.log_z(jax.random.key(i), prob.mean, 1.0, energy_fn=prob.energy_fn, num_live=n)
+    return dict(log_z=r["log_z"], stderr=r["stderr"], grad_evals=0,
+                energy_evals=r["num_energy_evals"], steps=0, ti=None, ancestors=None)
   return run
 
 
@@ -69,6 +83,7 @@ def _rows(name, prob, n, outs, med_s, first_s):
                        error=float(value) - prob.exact_log_z,
                        stderr=float(o["stderr"]) if label == name else float("nan"),
                        grad_evals=int(o["grad_evals"]) if o["grad_evals"] is not None else 0,
+                       energy_evals=int(o["energy_evals"] or 0),
                        steps=int(o["steps"]) if o["steps"] is not None else 0,
                        ancestors=int(o["ancestors"]) if o["ancestors"] is not None else -1,
                        wall_s=med_s, first_call_s=first_s))
@@ -93,6 +108,7 @@ def logz_summary(rows: list[dict]) -> list[dict]:
                     if len(rs) > 1 else float("nan"), repeats=len(rs),
                     stderr=float(np.median([r["stderr"] for r in rs])),
                     grad_evals=int(np.median([r["grad_evals"] for r in rs])),
+                    energy_evals=int(np.median([r.get("energy_evals", 0) for r in rs])),
                     ancestors=int(np.median([r["ancestors"] for r in rs])),
                     wall_s=rs[0]["wall_s"], first_call_s=rs[0]["first_call_s"]))
   return out
@@ -125,10 +141,13 @@ def run(cfg, log=print) -> dict:
   """rows: one per (d, λ, method, N, repeat) (wall_s: the median over the repeats); summary
   per (d, λ, method, N); vs_blackjax: the targets."""
   methods = cfg.methods.split(",")
-  unknown = set(methods) - set(OURS) - {"blackjax"}
+  unknown = set(methods) - set(OURS) - {"blackjax", "jaxns"}
   if unknown:
     raise ValueError(f"config.methods names unknown estimators {sorted(unknown)}; "
-                     f"choose from {sorted(OURS) + ['blackjax']}")
+                     f"choose from {sorted(OURS) + ['blackjax', 'jaxns']}")
+  if "jaxns" in methods and importlib.util.find_spec("jaxns") is None:
+    raise ImportError("methods names 'jaxns' but jaxns is not installed: pip install -e '.[bench]'"
+                      " (or drop it from the methods)")
   targets = [t for t in cfg.get("targets", "quadratic").split(",") if t]
   unknown = set(targets) - set(problems.KINDS)
   if unknown:
@@ -152,9 +171,11 @@ def _target_rows(cfg, target: str, methods: list[str], log) -> list[dict]:
       prob = problems.make(d, lam, kind=target)
       for n in particles:
         runners = {name: _ours(name, prob, n, cfg.mcmc_steps, cfg.target_ess)
-                   for name in methods if name != "blackjax"}
+                   for name in methods if name not in ("blackjax", "jaxns")}
         if "blackjax" in methods:
           runners["blackjax"] = _blackjax(prob, n, cfg.mcmc_steps, cfg.target_ess)
+        if "jaxns" in methods:
+          runners["jaxns"] = _jaxns(prob, n)
         for name, fn in runners.items():
           if name in ("laplace",) and n != particles[0]:
             continue  # deterministic: no particles

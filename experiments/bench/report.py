@@ -35,6 +35,28 @@ def plot_logz(summary: list[dict], path: str | None):
   return save_figure(fig, path)
 
 
+def plot_errors(rows: list[dict], path: str | None):
+  """Every repeat's error (nats) per method, a panel per (target, d, λ); the dotted line is
+  log 0.1, where a run that misses a mode of 90% of Z sits."""
+  cells = sorted({(r["target"], r["d"], r["lam"]) for r in rows})
+  methods = sorted({r["method"] for r in rows})
+  cols = min(4, len(cells))
+  nrow = -(-len(cells) // cols)
+  fig, axes = plt.subplots(nrow, cols, figsize=(3.4 * cols, 3 * nrow), squeeze=False)
+  for ax, cell in zip(axes.flat, cells):
+    for i, m in enumerate(methods):
+      e = [r["error"] for r in rows if (r["target"], r["d"], r["lam"]) == cell
+           and r["method"] == m]
+      ax.plot(np.full(len(e), i) + np.linspace(-0.15, 0.15, len(e)), e, ".", alpha=0.7)
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.axhline(np.log(0.1), color="gray", ls=":")
+    ax.set_xticks(range(len(methods)), methods, rotation=45, fontsize=7)
+    ax.set(title=f"{cell[0]}, d={cell[1]}, λ={cell[2]:g}", ylabel="error (nats)")
+  for ax in list(axes.flat)[len(cells):]:
+    ax.axis("off")
+  return save_figure(fig, path)
+
+
 def plot_scaling(scaling: dict, path: str | None):
   rows = scaling["rows"]
   fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -130,6 +152,13 @@ def tables(results: dict) -> str:
     parts += ["## log Z: our SMC against BlackJAX's adaptive tempered SMC (median over repeats)",
               markdown_table(results["logz"]["vs_blackjax"]),
               "## log Z: every estimator", markdown_table(results["logz"]["summary"])]
+  if "multimodal" in results:
+    parts += ["## log Z on multimodal and phase-transition targets: tempered SMC against nested "
+              "sampling (bias = mean error ± SE over repeats; a missed mode costs log of the "
+              "found modes' share)", markdown_table(
+                  [{k: s[k] for k in ("target", "d", "lam", "method", "N", "bias", "bias_se",
+                                      "mean_abs_error", "stderr", "grad_evals", "energy_evals",
+                                      "wall_s")} for s in results["multimodal"]["summary"]])]
   if "coverage" in results:
     parts += ["## Error bars: ±2 SE coverage where not flagged unreliable (target 0.9–0.99), "
               "and the share of the misses (|error| > 2 SE) flagged (target ≥ 0.9)",
@@ -169,6 +198,7 @@ def tables(results: dict) -> str:
 def figures(results: dict, workdir: str) -> list[str]:
   made = []
   for key, fn, arg in (("logz", plot_logz, lambda r: r["logz"]["summary"]),
+                       ("multimodal", plot_errors, lambda r: r["multimodal"]["rows"]),
                        ("scaling", plot_scaling, lambda r: r["scaling"]),
                        ("memory", plot_memory, lambda r: r["memory"]),
                        ("tracking_network", plot_tracking_network,

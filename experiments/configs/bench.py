@@ -7,7 +7,7 @@ about an hour).  `--quick` is short for `--config=experiments/configs/bench.py:q
 import ml_collections
 from ml_collections.config_dict import placeholder
 
-BENCHMARKS = ("logz", "coverage", "tracking", "training", "scaling", "memory",
+BENCHMARKS = ("logz", "multimodal", "coverage", "tracking", "training", "scaling", "memory",
               "tracking_network")
 
 
@@ -28,6 +28,13 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.repeats = 10
   # d >= large.dim: only these budgets and repeats (a d = 10⁴ run at λ = 10³ takes minutes)
   c.large = ml_collections.ConfigDict(dict(dim=10000, particles=(64,), repeats=3))
+  # ... and on the multimodal / phase-transition targets, with nested sampling (ours: BlackJAX's
+  # nss; the peer: jaxns, `pip install -e '.[bench]'`) beside the tempered SMCs
+  c.multimodal = ml_collections.ConfigDict(dict(
+      targets="mixture,spike_centred,spike_slab", dims=(10, 50), lams=(10.0, 100.0),
+      particles=(256,), methods="smc,smc_diag,blackjax,ns,ns_plain,jaxns", mcmc_steps=8,
+      target_ess=0.9, repeats=10, large=ml_collections.ConfigDict(dict(
+          dim=50, particles=(256,), repeats=5))))
   # ... are the SMC's error bars honest (experiments/bench/coverage.py)?  cells
   # 'target:d:lambda'; B = 1 (one run) and B > 1 independent batches of N/B particles
   c.coverage = ml_collections.ConfigDict(dict(
@@ -76,6 +83,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.dims, c.lams, c.particles, c.repeats = (100,), (10.0,), (64,), 2
     c.targets = "quadratic"
     c.methods = "smc,blackjax,naive,laplace"
+    c.multimodal.update(targets="spike_centred", dims=(10,), lams=(10.0,), particles=(200,),
+                        methods="smc,ns,ns_plain", repeats=2)
     c.coverage.update(cells=("quadratic:20:10",), batches=(1, 4), particles=128, repeats=8)
     c.tracking.update(dim=100, metric_rank=16, num_particles=64, num_steps=10,
                       fresh_particles=(64, 256), fresh_repeats=2, init_mcmc_steps=8)

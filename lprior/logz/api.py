@@ -14,12 +14,12 @@ from jax.sharding import Mesh, PartitionSpec as P
 
 from lprior.distributed import host_value
 from lprior import gaussian
-from lprior.logz import batches, moves, naive, reliability, sharding, smc, whitening
+from lprior.logz import batches, moves, naive, nested, reliability, sharding, smc, whitening
 from lprior.logz import particles as pt
 from lprior.logz.result import LogZResult
 from lprior.pytree import PyTree, structure_mismatch, tree_size
 
-METHODS = ("naive", "smc", "ais", "reverse_ais", "bdmc", "ti", "laplace")
+METHODS = ("naive", "smc", "ais", "reverse_ais", "bdmc", "ti", "laplace", "ns")
 
 _SMC_OPTIONS = {"target_ess", "resample_threshold", "max_steps", "num_mcmc_steps", "num_leapfrog",
                 "precondition", "rank", "step_size", "target_accept", "jitter", "kernel"}
@@ -31,6 +31,7 @@ _OPTIONS = {
     "ais": (_SMC_OPTIONS - {"target_ess", "max_steps"}) | _SCHEDULE_OPTIONS,
     "reverse_ais": (_SMC_OPTIONS - {"target_ess", "max_steps"}) | _SCHEDULE_OPTIONS | {"exact_samples"},
     "bdmc": (_SMC_OPTIONS - {"target_ess", "max_steps"}) | _SCHEDULE_OPTIONS | {"exact_samples"},
+    "ns": {"num_delete", "num_inner_steps", "dlogz", "live_range", "max_steps", "num_samples"},
     "laplace": {"exact_max_dim", "max_newton_steps", "tol", "cg_max_iters", "lanczos_rank",
                 "num_probes", "num_iters"},
 }
@@ -192,8 +193,9 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
 
   method: 'naive' | 'smc' (adaptive tempered SMC) | 'ais' (fixed schedule) | 'reverse_ais'
   (upper bound from exact samples) | 'bdmc' (both) | 'ti' (thermodynamic integration) |
-  'laplace'.  mesh: an optional 1-D device mesh; particles are sharded over its axis and the
-  result, for the same key, does not depend on the number of devices.
+  'laplace' | 'ns' (nested sampling).  mesh: an optional 1-D device mesh; particles are sharded
+  over its axis and the result, for the same key, does not depend on the number of devices
+  (not for 'ns', which runs on one device).
   Options (SMC family): target_ess (0.9: conditional-ESS fraction per β step),
   resample_threshold (0.5), max_steps, num_mcmc_steps (8), num_leapfrog (1 = MALA),
   precondition ('lowrank' (default: diagonal plus the top `rank` (16) Lanczos directions of the
@@ -203,6 +205,12 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   assume one gradient per step of a plugged kernel);
   AIS family: schedule or num_steps/beta_min, resample (False), exact_samples.
   Laplace: see `lprior.logz.laplace.laplace`.
+  NS (`nested`; num_particles live points; no gradients, so E need not be differentiable):
+  num_delete (N/2 per step), num_inner_steps (slice moves per new point; max(5, 2d)), dlogz
+  (0.01: stop once the live points could add less than this to log Z) and live_range (0.1
+  nats: and their log-likelihoods span less than this, so a narrow mode hidden inside the
+  bulk's contours is reached before stopping; None drops the condition), max_steps,
+  num_samples (N posterior draws in `particles`); stderr = √(H/N) from the information H.
   num_batches (smc only; 1): B > 1 runs B independent SMCs of num_particles/B particles and
   pools them (`batches`): stderr then comes from their spread and stays honest when a run's
   genealogy collapses.  method='smc' reports `info['reliable']` and `info['reliability']` (the
@@ -227,6 +235,8 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   if method == "laplace":
     from lprior.logz.laplace import laplace  # (the package exports the function by this name)
     return laplace(key, energy_fn, mean, sigma, **options)
+  if method == "ns":
+    return _estimate_ns(key, energy_fn, mean, sigma, num_particles, mesh, options)
   if method == "naive":
     rep, sh = _run_naive(key, mean, sigma, energy_fn=energy_fn, num_particles=num_particles,
                          mesh=mesh)
@@ -272,6 +282,53 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   info = dict(forward.info, log_z_lower=forward.log_z, log_z_upper=upper.log_z,
               stderr_lower=forward.stderr, stderr_upper=upper.stderr)
   return forward.replace(num_grad_evals=forward.num_grad_evals + upper.num_grad_evals, info=info)
+
+
+def _ns_options(o: dict, num_live: int, dim: int) -> dict:
+  """Nested sampling's settings with their defaults, each checked."""
+  o = dict(dict(num_delete=max(1, num_live // 2), num_inner_steps=max(5, 2 * dim), dlogz=0.01,
+                live_range=0.1, max_steps=10_000, num_samples=num_live), **o)
+  for name in ("num_delete", "num_inner_steps", "max_steps", "num_samples"):
+    if not isinstance(o[name], (int, np.integer)) or o[name] < 1:
+      raise ValueError(f"{name} must be a positive int; got {o[name]!r}")
+  if o["num_delete"] >= num_live:
+    raise ValueError(f"num_delete={o['num_delete']} must be below num_particles={num_live} "
+                     "(the live points)")
+  if not o["dlogz"] > 0 or (o["live_range"] is not None and not o["live_range"] > 0):
+    raise ValueError(f"dlogz and live_range must be > 0 (live_range may be None); got "
+                     f"{o['dlogz']} and {o['live_range']}")
+  return o
+
+
+@partial(jax.jit, static_argnames=("energy_fn", "num_live", "num_delete", "num_inner_steps",
+                                   "dlogz", "live_range", "max_steps", "num_samples"))
+def _run_ns(key, mean, sigma, *, energy_fn, **o):
+  w = whitening.make(sigma, mean)
+  rep = nested.run(key, w.down(mean), w.sigma, energy_fn=w.energy(energy_fn), **o)
+  return dict(rep, grad_mean=w.grad_up(rep["grad_mean"]),
+              samples=jax.vmap(w.up)(rep["samples"]))
+
+
+def _estimate_ns(key, energy_fn, mean, sigma, num_particles: int, mesh, options) -> LogZResult:
+  """method='ns': `nested.run` with num_particles live points (one device)."""
+  if mesh is not None:
+    raise ValueError("method='ns' runs on one device: its live points are replaced a few at a "
+                     "time by sequential slice moves; pass mesh=None")
+  o = _ns_options(options, num_particles, tree_size(mean))
+  rep = _run_ns(key, mean, sigma, energy_fn=energy_fn, num_live=num_particles, **o)
+  if _concrete(rep["num_steps"]) and int(rep["num_steps"]) >= o["max_steps"]:
+    raise RuntimeError(f"nested sampling stopped at max_steps={o['max_steps']} with "
+                       f"{float(rep['log_z_live_left']):.3g} nats of log Z still in the live "
+                       "points; raise max_steps (or num_delete)")
+  s = o["num_samples"]
+  info = {k: rep[k] for k in ("num_dead", "info_h", "log_z_live_left")}
+  info.update({k: o[k] for k in ("num_delete", "num_inner_steps", "dlogz", "live_range")})
+  res = LogZResult(log_z=rep["log_z"], stderr=jnp.sqrt(rep["var"]), grad_mean=rep["grad_mean"],
+                   ess=rep["ess"], acceptance=rep["acceptance"],
+                   num_energy_evals=rep["num_energy_evals"], num_grad_evals=0,
+                   num_steps=rep["num_steps"], particles=rep["samples"],
+                   log_weights=jnp.full((s,), -np.log(s), rep["log_z"].dtype), info=info)
+  return _finish(res, rep)
 
 
 def _check_reached_one(beta, cfg) -> None:
