@@ -27,6 +27,7 @@ from lprior.testing import quadratic
 OURS = {
     "smc": ("smc", dict(precondition="lowrank")),
     "smc_diag": ("smc", dict(precondition="diag")),
+    "smc_laplace": ("smc", dict(precondition="lowrank", reference="laplace")),
     "ais": ("ais", dict(num_steps=64)),
     "naive": ("naive", {}),
     "laplace": ("laplace", {}),
@@ -114,7 +115,7 @@ def logz_summary(rows: list[dict]) -> list[dict]:
   return out
 
 
-def smc_vs_blackjax(summary: list[dict], ours: tuple[str, ...] = ("smc", "smc_diag")
+def smc_vs_blackjax(summary: list[dict], ours: tuple[str, ...] = ("smc", "smc_diag", "smc_laplace")
                     ) -> list[dict]:
   """Per our SMC variant and (d, λ, N): its and BlackJAX's median |error|, gradient evaluations,
   wall time, and z = (ours − BlackJAX's mean |error|) / SE of that difference; the targets: error

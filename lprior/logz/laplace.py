@@ -62,7 +62,7 @@ def _objective(energy: Callable[[Vec], jax.Array], mu: Vec, sigma) -> Callable[[
   return f
 
 
-def _hvp(energy: Callable[[Vec], jax.Array], x: Vec) -> MatVec:
+def hvp_at(energy: Callable[[Vec], jax.Array], x: Vec) -> MatVec:
   """v ↦ ∇²E(x) v (forward-over-reverse, linearised once at x)."""
   _, lin = jax.linearize(jax.grad(energy), x)
   return lin
@@ -120,7 +120,7 @@ def _truncated_cg(A: MatVec, b: Vec, rtol, max_iters: int) -> tuple[Vec, jax.Arr
 
 def _cg_direction(energy, x: Vec, g: Vec, sigma, rtol, max_iters: int) -> tuple[Vec, jax.Array]:
   """p ≈ −(I + σ²H)⁻¹ σ² g by truncated CG on HVPs (each HVP counted as 2 gradients)."""
-  hv = _hvp(energy, x)
+  hv = hvp_at(energy, x)
   p, its = _truncated_cg(lambda v: v + sigma**2 * hv(v), -sigma**2 * g, rtol, max_iters)
   ok = jnp.all(jnp.isfinite(p)) & (jnp.dot(p, g) < 0)
   return jnp.where(ok, p, -sigma**2 * g), 1 + 2 * its  # linearize evaluates ∇E once
@@ -284,7 +284,7 @@ def _laplace(key: jax.Array, mean: PyTree, sigma, energy_fn: Callable, cfg: Lapl
     stderr = jnp.zeros((), mu.dtype)
     min_ritz = jnp.full((), jnp.nan, mu.dtype)
   else:
-    logdet, stderr, pd, min_ritz, n_ld = deflated_logdet(key, _hvp(energy, x), d, sigma, cfg, mu.dtype)
+    logdet, stderr, pd, min_ritz, n_ld = deflated_logdet(key, hvp_at(energy, x), d, sigma, cfg, mu.dtype)
   r = x - mu
   log_z = -energy(x) - 0.5 * jnp.dot(r, r) / sigma**2 - 0.5 * logdet
   info = dict(mode=w.up(unravel(x)), logdet=logdet, newton_converged=s.converged, hessian_pd=pd,
