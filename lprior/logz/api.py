@@ -214,6 +214,8 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   nats: and their log-likelihoods span less than this, so a narrow mode hidden inside the
   bulk's contours is reached before stopping; None drops the condition), max_steps,
   num_samples (N posterior draws in `particles`); stderr = √(H/N) from the information H.
+  reference (smc only): 'prior' (default) or 'laplace' (`reference`: temper from the Laplace
+  approximation at the mode; exact in one step on a Gaussian target).
   num_batches (smc only; 1): B > 1 runs B independent SMCs of num_particles/B particles and
   pools them (`batches`): stderr then comes from their spread and stays honest when a run's
   genealogy collapses.  method='smc' reports `info['reliable']` and `info['reliability']` (the
