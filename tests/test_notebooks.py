@@ -12,8 +12,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-# honest_qa trains the main job's key arms (80 s alone, 4 min beside the suite): `slow`
-SLOW = {"honest_qa"}
+# honest_qa trains the main job's key arms (80 s alone, 4 min beside the suite) and
+# learning_the_prior trains a spurious-task run and a synonyms Gibbs chain (70 s beside the
+# suite; the same code paths run in tests/test_ltp_launcher.py and
+# tests/test_learning_the_prior_large.py): `slow`
+SLOW = {"honest_qa", "learning_the_prior"}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW
