@@ -43,13 +43,13 @@ def _fold(acc: dict, key: jax.Array, log_w: jax.Array, theta: PyTree, score: PyT
               samples=jax.tree.map(take, acc["samples"], theta))
 
 
-def _shell_log_volumes(log_x: jax.Array, num_live: int, num_dead: int) -> tuple:
-  """log of the shells X_{i−1} − X_i of k deletions from n live points (X_i = X_{i−1}e^{−1/(n−i+1)},
-  the expected shrinkage; the same rule as BlackJAX's integrator) and the volume left after."""
+def _shell_log_volumes(log_x: jax.Array, num_live: int, num_dead: int) -> jax.Array:
+  """log of the shells X_{i−1} − X_i of k deletions from n live points, X_0 = e^{log_x}
+  (X_i = X_{i−1}e^{−1/(n−i+1)}, the expected shrinkage: BlackJAX's integrator's rule, which
+  keeps only the shells' sum; the per-point weights are needed here)."""
   dlx = -1.0 / jnp.arange(num_live, num_live - num_dead, -1).astype(log_x.dtype)
-  after = log_x + jnp.cumsum(dlx)
-  before = jnp.concatenate([log_x[None], after[:-1]])
-  return before + jnp.log(-jnp.expm1(dlx)), after[-1]
+  before = log_x + jnp.concatenate([jnp.zeros(1, log_x.dtype), jnp.cumsum(dlx)[:-1]])
+  return before + jnp.log(-jnp.expm1(dlx))
 
 
 def run(key: jax.Array, mean: PyTree, sigma, *, energy_fn: Callable, num_live: int,
@@ -92,7 +92,7 @@ def run(key: jax.Array, mean: PyTree, sigma, *, energy_fn: Callable, num_live: i
     log_x = state.integrator.logX
     state, info = algo.step(k_step, state)
     dead = info.particles
-    log_dx, _ = _shell_log_volumes(log_x, num_live, num_delete)
+    log_dx = _shell_log_volumes(log_x, num_live, num_delete)
     acc = _fold(acc, k_fold, dead.loglikelihood + log_dx, dead.position,
                 score(dead.position, mean, sigma), dead.loglikelihood)
     u = info.update_info  # SliceInfo, (num_delete, num_inner_steps)

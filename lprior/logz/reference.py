@@ -59,14 +59,19 @@ def fit(key: jax.Array, energy: Callable[[Vec], jax.Array], mu: Vec, s, cfg: Lap
                    nt.converged, nt.n_grad + n_fit)
 
 
+def _apply_l(ref: Reference, v: Vec) -> Vec:
+  """L v = v + V diag(shrink) Vᵀ v."""
+  return v + ref.vecs @ (ref.shrink * (ref.vecs.T @ v))
+
+
 def to_x(ref: Reference, s, z: Vec) -> Vec:
   """x = x* + s L z."""
-  return ref.mode + s * (z + ref.vecs @ (ref.shrink * (ref.vecs.T @ z)))
+  return ref.mode + s * _apply_l(ref, z)
 
 
 def grad_mean(ref: Reference, mu: Vec, s, grad_z: Vec) -> Vec:
   """∇_μ log Z = E_p[(x − μ)/s²] = (x* − μ)/s² + L E_p[z]/s, from E_p[z] (the z-run's ∇ log Z)."""
-  return (ref.mode - mu) / s**2 + (grad_z + ref.vecs @ (ref.shrink * (ref.vecs.T @ grad_z))) / s
+  return (ref.mode - mu) / s**2 + _apply_l(ref, grad_z) / s
 
 
 def energy_z(ref: Reference, energy: Callable[[Vec], jax.Array], mu: Vec, s

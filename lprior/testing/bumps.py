@@ -52,8 +52,8 @@ def spike_slab(dim: int, lam: float, *, offset: float = 0.5, seed: int = 0,
   """A broad slab at 0 (curvature λ/d) and a spike 100x stiffer holding `spike_share` of Z,
   centred at offset · N(0, I).  offset = 0 is Skilling's phase transition (the spike inside the
   slab's contours: nested sampling must climb into it; tempering jumps there at one β and
-  misses it); offset > 0 puts the spike beside the slab, in a prior volume ~ e^{−H} that no
-  sampler finds without knowing where it is."""
+  misses it); offset > 0 puts the spike beside the slab: still inside its contours at small d
+  (nested sampling finds it at d = 10), in a prior volume ~e^{−H} outside them at large d."""
   c = np.stack([np.zeros(dim), offset * np.random.default_rng(seed).normal(0.0, 1.0, dim)])
   h = np.stack([np.full(dim, 1.0 / dim), np.full(dim, 100.0 / dim)])
   return make(h, c, np.array([1.0 - spike_share, spike_share]), lam)
