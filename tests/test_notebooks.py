@@ -15,8 +15,9 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # honest_qa trains the main job's key arms (80 s alone, 4 min beside the suite) and
 # learning_the_prior trains a spurious-task run and a synonyms Gibbs chain (70 s beside the
 # suite; the same code paths run in tests/test_ltp_launcher.py and
-# tests/test_learning_the_prior_large.py): `slow`
-SLOW = {"honest_qa", "learning_the_prior"}
+# tests/test_learning_the_prior_large.py); amplification trains on three tasks (31 s beside the
+# suite; its launcher and controls run in tests/test_amplification*.py): `slow`
+SLOW = {"honest_qa", "learning_the_prior", "amplification"}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW
