@@ -12,4 +12,9 @@ objective   J(z) = log Prior(z) + Σ_D log f(y | x, z), the ELBO of the full pos
 models      f, the baseline nets and the prior-judgment predictor (Flax MLPs, apply_fn form)
 train       the joint z / f step and the baselines' step for `lprior.train.fit`
 experiment  the issue's comparison on D* as data (the launcher writes tables and plots)
+explorer    the human exploring Z: fresh hypotheses and one-unit edits, counted as proposals
+mz          Mz(·, u): a VAE over hypotheses fit to the human's exploration walks
+latent_search  Metropolis searches for Z* in Z, with the human's edits, or in Mz's latent,
+            at counted human queries
+search_experiment  latent search against search in Z, as data (experiments.ltp_search)
 """

@@ -23,7 +23,9 @@ synonyms  "is this review positive?" from a vocabulary of `num_sets` × `set_siz
           conjunction module's maximum-entropy completion turns into Prior_H over each set.  D's
           reviews use the first `seen` words of each set, D*'s only the others: on D*'s words
           the data are silent and the prior decides.  `synonyms_indep`: the same human with
-          1-way judgments only (the independence product), where nothing can carry over.
+          1-way judgments only (the independence product), where nothing can carry over;
+          `synonyms_tight`: a human sure that synonyms agree (each word carries its set's
+          sentiment with probability 0.99), whose posterior one-field moves cannot cross.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from lprior.ltp import family as fam
 from lprior.ltp.human import Human, group_states, make_human
 from lprior.ltp.space import Field, Space
 
-TASKS = ("spurious", "spurious_soft", "spurious_wrong", "trend", "synonyms", "synonyms_indep")
+TASKS = ("spurious", "spurious_soft", "spurious_wrong", "trend", "synonyms", "synonyms_indep",
+         "synonyms_tight")
 Sampler = Callable[[jax.Array, int], tuple[jax.Array, jax.Array]]  # (key, n) -> (x (n, dx), y (n,))
 
 
@@ -245,4 +248,6 @@ def make_task(name: str, **kwargs) -> Task:
     return synonyms(**kwargs)
   if name == "synonyms_indep":
     return synonyms(**{"order": 1, **kwargs}, name=name)
+  if name == "synonyms_tight":  # each word carries its set's sentiment with probability 0.99
+    return synonyms(**{"agree": 0.99, **kwargs}, name=name)
   raise ValueError(f"unknown task {name!r}; choose from {TASKS}")
