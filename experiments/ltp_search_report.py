@@ -55,6 +55,15 @@ def task_table(row: dict, budgets) -> str:
   return markdown_table(rows, list(rows[0].keys()))
 
 
+def _short(row: dict, budget) -> str:
+  """A note naming the searches that ended (their steps spent) below the largest budget."""
+  short = [f"{m} ({int(np.mean([f['queries'] for f in r['final']])):,})"
+           for m, r in row["methods"].items()
+           if np.mean([f["queries"] for f in r["final"]]) < budget]
+  return ("\n\nEnded below the largest budget (their steps spent; queries used): "
+          + ", ".join(short)) if short else ""
+
+
 def effect_table(rows: dict, budgets) -> str:
   """Per task and budget: the latent searches' best J minus the one-field search's, paired over
   seeds (positive: the latent search found a better hypothesis at that many queries)."""
@@ -107,7 +116,7 @@ def run(cfg, workdir: str) -> str:
                 f"seeds\n\nMz: {mz['proposals']:,} proposals (charged to latent and latent_site), "
                 f"{mz['steps']} steps, held-out ELBO {mz['held_out_elbo']:.1f} nats per "
                 f"hypothesis (independent fair coins: −{mz['independent_nats']:.1f})\n\n"
-                + task_table(row, budgets))
+                + task_table(row, budgets) + _short(row, budgets[-1]))
   text.append("### Effect sizes: best J minus the one-field search's at equal queries (paired "
               "over seeds, nats)\n\n" + effect_table(rows, budgets))
   out = "\n\n".join(text) + f"\n\npreset {cfg.preset}\n"

@@ -119,7 +119,9 @@ def test_mz_learns_the_sets_from_the_walks_and_nothing_where_there_is_none():
 
 def _tiny():
   cfg = get_config("smoke")
-  cfg.num_seeds, cfg.size, cfg.n_test, cfg.steps, cfg.budgets = 2, 32, 50, 200, (1000, 3000)
+  cfg.num_seeds, cfg.size, cfg.n_test, cfg.budgets = 2, 32, 50, (1000, 3000)
+  for m in cfg.steps:
+    cfg.steps[m] = 200
   cfg.explore.walks = 600
   cfg.mz.max_steps, cfg.mz.kl_warmup = 100, 20
   cfg.gold.sweeps, cfg.gold.burn = 4, 1
@@ -157,10 +159,11 @@ def test_rerun_computes_nothing_and_another_config_is_refused(finished, monkeypa
 
 
 @pytest.mark.parametrize("key,value,match", [("beta", 0.0, "beta"), ("tasks", "spurious", "tasks"),
-                                             ("steps", 0, "steps"), ("budgets", (), "budgets")])
+                                             ("steps.site", 0, "steps"), ("budgets", (), "budgets")])
 def test_nonsense_is_refused_before_anything_runs(key, value, match, tmp_path, monkeypatch):
   monkeypatch.setattr(se, "run_task", lambda *a, **k: pytest.fail("ran"))
   cfg = _tiny()
-  cfg[key] = value
+  section, _, name = key.rpartition(".")
+  (cfg[section] if section else cfg)[name] = value
   with pytest.raises(ValueError, match=match):
     report.run(cfg, str(tmp_path))

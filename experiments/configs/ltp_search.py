@@ -21,7 +21,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.tasks = "synonyms,synonyms_tight,synonyms_indep"
   c.size = 256               # |D|
   c.n_test = 1000            # D* questions
-  c.steps = 40000            # Metropolis steps of every search
+  # Metropolis steps per search, enough for each to spend the largest budget (the table shows
+  # the queries each used): a one-field move asks ~2.5 queries, a fresh proposal |D| + 2
+  c.steps = ml_collections.ConfigDict(dict(site=400000, edits=250000, latent=400000,
+                                           latent_site=350000, fresh=4000))
   c.beta = 0.03              # pCN step in Mz's latent
   c.budgets = (50000, 200000, 1000000)  # human queries at which the table compares
   c.explore = ml_collections.ConfigDict(dict(walks=20000, length=2))  # the human's walks
@@ -33,14 +36,18 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.synonyms_indep = ml_collections.ConfigDict(dict(order=1))
   preset = preset or "default"
   if preset == "smoke":
-    c.num_seeds, c.tasks, c.steps, c.n_test = 2, "synonyms", 2000, 200
+    c.num_seeds, c.tasks, c.n_test = 2, "synonyms", 200
+    c.steps = ml_collections.ConfigDict(dict(site=8000, edits=5000, latent=8000,
+                                             latent_site=7000, fresh=80))
     c.budgets = (5000, 20000)
     c.explore.walks = 1000
     c.mz.max_steps, c.mz.kl_warmup, c.mz.hidden = 300, 100, (64,)
     c.gold.sweeps, c.gold.burn = 20, 5
   elif preset == "full":
-    c.num_seeds, c.steps = 10, 100000
+    c.num_seeds = 10
     c.budgets = (50000, 200000, 1000000, 4000000)
+    for m in c.steps:
+      c.steps[m] *= 4
     c.explore.walks = 50000
     c.mz.max_steps = 8000
   elif preset != "default":

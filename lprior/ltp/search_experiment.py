@@ -34,8 +34,10 @@ def check(cfg) -> list[str]:
   if not names or bad:
     raise ValueError(f"tasks: need synonyms tasks (Z read a few fields at a time) from "
                      f"{[t for t in tasks.TASKS if t.startswith('synonyms')]}, got {cfg.tasks!r}")
+  if set(cfg.steps) != set(ls.METHODS):
+    raise ValueError(f"steps: need one entry per method {ls.METHODS}, got {sorted(cfg.steps)}")
   rules = [("num_seeds", cfg.num_seeds >= 1), ("size", cfg.size >= 1), ("n_test", cfg.n_test >= 1),
-           ("steps", cfg.steps >= 1), ("beta", 0 < cfg.beta <= 1),
+           ("steps", min(cfg.steps.values()) >= 1), ("beta", 0 < cfg.beta <= 1),
            ("budgets", len(cfg.budgets) >= 1 and min(cfg.budgets) > 0),
            ("explore.walks", cfg.explore.walks >= 2), ("explore.length", cfg.explore.length >= 1),
            ("mz.latent", cfg.mz.latent >= 1), ("mz.max_steps", cfg.mz.max_steps >= 1),
@@ -74,18 +76,19 @@ def fit_mz(task: Task, cfg, key: jax.Array) -> tuple[mzlib.Mz, mzlib.FitInfo, in
 
 def _traces(task: Task, cfg, model: mzlib.Mz, proposals: int, prob: ls.Problem,
             keys: jax.Array) -> dict[str, ls.Trace]:
-  h, steps = task.human, int(cfg.steps)
+  h, steps = task.human, {m: int(v) for m, v in cfg.steps.items()}
   z0 = jax.vmap(lambda k: explorer.fresh(k, h, 1, jnp.zeros((), jnp.int32))[0][0])(
       jax.vmap(lambda k: jax.random.fold_in(k, 3))(keys))
   u0 = mzlib.encode(model, z0)
   chain_keys = jax.vmap(lambda k: jax.random.fold_in(k, 4))(keys)
   calls = dict(
-      site=lambda k, p, z, u: ls.site(k, h, p, z, steps),
-      edits=lambda k, p, z, u: ls.edits(k, h, p, z, steps),
-      latent=lambda k, p, z, u: ls.latent(k, h, p, model, u, steps, cfg.beta, proposals),
-      latent_site=lambda k, p, z, u: ls.latent(k, h, p, model, u, steps, cfg.beta, proposals,
-                                               with_site=True),
-      fresh=lambda k, p, z, u: ls.fresh(k, h, p, steps))
+      site=lambda k, p, z, u: ls.site(k, h, p, z, steps["site"]),
+      edits=lambda k, p, z, u: ls.edits(k, h, p, z, steps["edits"]),
+      latent=lambda k, p, z, u: ls.latent(k, h, p, model, u, steps["latent"], cfg.beta,
+                                          proposals),
+      latent_site=lambda k, p, z, u: ls.latent(k, h, p, model, u, steps["latent_site"], cfg.beta,
+                                               proposals, with_site=True),
+      fresh=lambda k, p, z, u: ls.fresh(k, h, p, steps["fresh"]))
   assert set(calls) == set(ls.METHODS)
   return {m: jax.jit(jax.vmap(f))(chain_keys, prob, z0, u0) for m, f in calls.items()}
 
@@ -127,7 +130,7 @@ def run_task(cfg, name: str, log=print) -> dict[str, Any]:
   prob = _data(task, cfg, keys)
   t0 = time.perf_counter()
   traces = _traces(task, cfg, model, proposals, prob, keys)
-  log(f"[{name}] {len(traces)} searches x {cfg.num_seeds} seeds x {cfg.steps} steps "
+  log(f"[{name}] {len(traces)} searches x {cfg.num_seeds} seeds, {dict(cfg.steps)} steps "
       f"({time.perf_counter() - t0:.0f} s)")
   t0 = time.perf_counter()
   gold_out = _gold(task, cfg, prob, keys)
