@@ -23,10 +23,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.n_test = 1000            # D* questions
   # Metropolis steps per search, enough for each to spend the largest budget (the table shows
   # the queries each used): a one-field move asks ~2.5 queries, a fresh proposal |D| + 2
-  c.steps = ml_collections.ConfigDict(dict(site=400000, edits=250000, latent=400000,
-                                           latent_site=350000, fresh=4000))
+  c.steps = ml_collections.ConfigDict(dict(site=280000, edits=180000, latent=280000,
+                                           latent_site=250000, fresh=2800))
   c.beta = 0.03              # pCN step in Mz's latent
-  c.budgets = (50000, 200000, 1000000)  # human queries at which the table compares
+  c.budgets = (50000, 200000, 700000)  # human queries at which the table compares
   c.explore = ml_collections.ConfigDict(dict(walks=20000, length=2))  # the human's walks
   c.mz = ml_collections.ConfigDict(dict(latent=128, hidden=(256,), batch=256, lr=1e-3,
                                         max_steps=4000, kl_warmup=1000))
@@ -45,9 +45,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.gold.sweeps, c.gold.burn = 20, 5
   elif preset == "full":
     c.num_seeds = 10
-    c.budgets = (50000, 200000, 1000000, 4000000)
+    c.budgets = (50000, 200000, 700000, 3000000)
     for m in c.steps:
-      c.steps[m] *= 4
+      c.steps[m] = int(4.3 * c.steps[m])
     c.explore.walks = 50000
     c.mz.max_steps = 8000
   elif preset != "default":

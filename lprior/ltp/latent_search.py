@@ -121,7 +121,7 @@ def _chain(key: jax.Array, sc: Scorer, state0, z0: jax.Array, propose, steps: in
                                 (state, z, jz))
     better = jz > bj
     best, bj = jnp.where(better, z, best), jnp.where(better, jz, bj)
-    bs = jnp.where(better, sc.score(z), bs)
+    bs = jax.lax.cond(better, sc.score, lambda _: bs, z)  # D* only when the best changes
     cost = cost + jnp.stack(asked)
     return (state, z, jz, best, bj, bs, cost), (cost, bj, bs, acc)
 

@@ -90,7 +90,9 @@ def _traces(task: Task, cfg, model: mzlib.Mz, proposals: int, prob: ls.Problem,
                                                proposals, with_site=True),
       fresh=lambda k, p, z, u: ls.fresh(k, h, p, steps["fresh"]))
   assert set(calls) == set(ls.METHODS)
-  return {m: jax.jit(jax.vmap(f))(chain_keys, prob, z0, u0) for m, f in calls.items()}
+  # seeds one after another (lax.map): vmapped, the D* score's cond would run at every step
+  return jax.block_until_ready({m: jax.jit(lambda *a, f=f: jax.lax.map(lambda t: f(*t), a))(
+      chain_keys, prob, z0, u0) for m, f in calls.items()})
 
 
 def _gold(task: Task, cfg, prob: ls.Problem, keys: jax.Array) -> dict[str, np.ndarray]:
