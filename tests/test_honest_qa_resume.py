@@ -1,9 +1,10 @@
 """The main job, crashed mid-run and restarted with the same command, ends with the same final
 metrics as an uninterrupted run (the nested trainer: its state holds θ₁, θ₂, both optimisers, the
 tracking particles and PRNG keys); re-run once finished, it reports the same results again.
-The launcher killed with SIGKILL in separate processes (one device each) is in the default
-suite; in-process on 8 host devices (an exception after a checkpoint) is `slow` (6 min: every
-run compiles again)."""
+Both are `slow`: the launcher killed with SIGKILL in separate processes (one device each; four
+launches, 2 min beside the suite from a fresh clone) and in-process on 8 host devices (an
+exception after a checkpoint; 6 min: every run compiles again).  The default suite keeps the
+trainer's own resume test (tests/test_train.py) and the amplification launcher's SIGKILL test."""
 
 import json
 import os
@@ -82,6 +83,7 @@ def test_crash_then_rerun_matches_uninterrupted(tmp_path, monkeypatch):
   assert again == rows
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
   """The run to be killed compiles alone into the cache; the resumed run and the uninterrupted
   reference then run side by side from the cache (one cold compile in all)."""

@@ -86,6 +86,15 @@ def test_edit_chain_corrects_for_the_human_s_proposal_exactly():
   assert float(tr.best_j[-1]) > float(ls.scorer(t.human, prob).j(z0)) + 1.0
 
 
+def test_a_problem_of_the_wrong_shape_or_with_nan_is_refused():
+  t = _small()
+  x, y = t.sample_train(jax.random.key(0), 8)
+  with pytest.raises(ValueError, match="Problem.x must have shape"):
+    ls.scorer(t.human, ls.Problem(x[:, :5], y, jnp.ones(8), x, y))
+  with pytest.raises(ValueError, match="Problem.y holds NaN"):
+    ls.scorer(t.human, ls.Problem(x, y.at[0].set(jnp.nan), jnp.ones(8), x, y))
+
+
 def test_at_budget_reads_the_last_step_within_the_budget():
   q = jnp.asarray([10, 20, 40, 80])
   tr = ls.Trace(q, jnp.zeros(4, jnp.int32), jnp.zeros(4, jnp.int32),
@@ -102,7 +111,7 @@ def _heldout_gain(name: str) -> tuple[float, float]:
   t = _small(name, num_sets=16)
   w, _ = explorer.walks(jax.random.key(0), t.human, 4000, 1, ZERO)
   model, info = mz.fit(jax.random.key(1), mz.make(t.human.space, 16, (64,)),
-                       w.reshape(4000, 1, -1), max_steps=1500, kl_warmup=300)
+                       w.reshape(4000, 1, -1), max_steps=1000, kl_warmup=300)
   coins = 64 * np.log(2.0)
   _, logw = explorer.units(t.human)
   p = np.exp(logw[0] - np.logaddexp.reduce(logw[0]))

@@ -15,9 +15,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.num_seeds = 5
-  # synonyms: agree 0.9; synonyms_tight: agree 0.99 (one-field moves cannot cross between a set's
-  # sentiments: where Mz's block moves must help); synonyms_indep: no structure to learn (the
-  # limit where they must not)
+  # synonyms: agree 0.9; synonyms_tight: agree 0.99 (one-field moves between a set's sentiments
+  # are rarely accepted: where block moves can help); synonyms_indep: no structure to learn (the
+  # limit where Mz's block moves cannot help)
   c.tasks = "synonyms,synonyms_tight,synonyms_indep"
   c.size = 256               # |D|
   c.n_test = 1000            # D* questions

@@ -25,6 +25,7 @@ score, so a method's result at any budget is read off one run (`at_budget`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -74,13 +75,31 @@ def _unit_of(human: Human) -> np.ndarray:
 
 
 class Scorer(NamedTuple):
-  j: callable        # (K,) -> J
-  score: callable    # (K,) -> D* score
-  asked: callable    # (changed (K,) bool) -> (forecasts, judgments) to compare the two states
+  j: Callable[[jax.Array], jax.Array]        # (K,) -> J
+  score: Callable[[jax.Array], jax.Array]    # (K,) -> D* score
+  # (changed (K,) bool) -> (forecasts, judgments) asked to compare the two hypotheses
+  asked: Callable[[jax.Array], tuple[jax.Array, jax.Array]]
+
+
+def check_problem(human: Human, prob: Problem) -> None:
+  """ValueError naming the array whose shape does not fit or that holds NaN (host-side; traced
+  values are left to the caller)."""
+  if any(isinstance(a, jax.core.Tracer) for a in prob):
+    return
+  k_ = human.space.num_fields
+  n, m = np.shape(prob.x)[0], np.shape(prob.x_test)[0]
+  want = dict(x=(n, k_), y=(n,), w=(n,), x_test=(m, k_), y_test=(m,))
+  for name, shape in want.items():
+    a = np.asarray(getattr(prob, name))
+    if a.shape != shape:
+      raise ValueError(f"Problem.{name} must have shape {shape}, got {a.shape}")
+    if np.isnan(a).any():
+      raise ValueError(f"Problem.{name} holds NaN")
 
 
 def scorer(human: Human, prob: Problem) -> Scorer:
   """J, the D* score, and the queries a change costs, for one problem."""
+  check_problem(human, prob)
   idx, vals = hm.read(human, prob.x)                                     # (n, s)
   idx_t, vals_t = hm.read(human, prob.x_test)
   fam = human.family

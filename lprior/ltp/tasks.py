@@ -25,7 +25,7 @@ synonyms  "is this review positive?" from a vocabulary of `num_sets` × `set_siz
           the data are silent and the prior decides.  `synonyms_indep`: the same human with
           1-way judgments only (the independence product), where nothing can carry over;
           `synonyms_tight`: a human sure that synonyms agree (each word carries its set's
-          sentiment with probability 0.99), whose posterior one-field moves cannot cross.
+          sentiment with probability 0.99), whose posterior one-field moves cross slowly.
 """
 
 from __future__ import annotations
