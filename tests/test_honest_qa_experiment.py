@@ -116,15 +116,15 @@ def test_annealed_runs_are_selected_only_once_c_reaches_its_target():
   to num_steps and reported at its last parameters, one met at once changes nothing."""
   cfg = get_config("smoke")
   cfg.variants, cfg.num_seeds, cfg.num_steps, cfg.eval_every, cfg.patience = (
-      "b_two_heads", 2, 30, 10, 1)
+      "b_two_heads", 2, 15, 5, 1)
   cfg.train.update(lam_target=1e-9, lam_growth=1.05, lam_max=1e6)
   data, splits, keys = ex.seed_data(cfg)
   arms = ex.plan(cfg)["two_heads"]
   hist, final = ex.run_group(cfg, "two_heads", arms, data, splits, keys, None)["b_two_heads"]
-  np.testing.assert_allclose([r["lam"] for r in hist], 10.0 * 1.05 ** np.arange(30), rtol=1e-4)
+  np.testing.assert_allclose([r["lam"] for r in hist], 10.0 * 1.05 ** np.arange(15), rtol=1e-4)
   assert not np.any(final["eligible"]) and not np.any(final["stopped"])
-  np.testing.assert_array_equal(final["best_step"], [30, 30])
-  np.testing.assert_allclose(final["lam"], 10.0 * 1.05 ** 30, rtol=1e-4)
+  np.testing.assert_array_equal(final["best_step"], [15, 15])
+  np.testing.assert_allclose(final["lam"], 10.0 * 1.05 ** 15, rtol=1e-4)
   cfg.train.lam_target = 10.0  # C ≈ 0.3 nats from the start: λ stays, selection as before
   hist, final = ex.run_group(cfg, "two_heads", arms, data, splits, keys, None)["b_two_heads"]
   assert all(r["lam"] == 10.0 for r in hist) and np.all(final["eligible"])

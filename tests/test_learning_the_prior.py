@@ -404,11 +404,17 @@ def _run_steps(mode: str, steps: int = 12, with_history: bool = False, task=None
 
 def test_joint_step_holds_z_in_warm_up_then_moves_it_with_a_learned_prior():
   """The whole joint step (f updates, the predictor on ratio judgments, the z ascent) in
-  'learned' mode: z holds still during the warm-up, then moves; the predictor trains; τ is
-  annealed."""
+  'learned' mode: z holds still during the warm-up, then takes Adam's first step; the predictor
+  trains; τ is annealed."""
   mu, state, metrics, history, state0 = _run_steps("learned", with_history=True)
   np.testing.assert_array_equal(mu[:2], 0.0)
-  assert np.abs(mu[-1]).max() > 1e-3
+  # the first step after the 2 warm-up steps (Adam counted them with zero gradients, so its
+  # bias corrections are those of step 3): every coordinate by lr·(1−b1)/(1−b1³)·√((1−b2³)/(1−b2))
+  cfg = _tiny_cfg("learned")
+  b1, b2 = 0.9, cfg.z_b2
+  first = cfg.lr_z * (1 - b1) / (1 - b1 ** 3) * math.sqrt((1 - b2 ** 3) / (1 - b2))
+  np.testing.assert_allclose(np.abs(mu[2] - mu[1]), first, rtol=1e-5)
+  assert not np.allclose(np.abs(mu[3] - mu[2]), first, rtol=1e-2)  # then by the gradients' sizes
   moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), state.g_params, state0.g_params)
   # (the output bias cancels in every log-ratio, so it alone stays put)
   assert moved["params"]["Dense_0"]["kernel"] > 0 and moved["params"]["Dense_1"]["kernel"] > 0

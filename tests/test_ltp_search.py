@@ -111,7 +111,7 @@ def _heldout_gain(name: str) -> tuple[float, float]:
   t = _small(name, num_sets=16)
   w, _ = explorer.walks(jax.random.key(0), t.human, 4000, 1, ZERO)
   model, info = mz.fit(jax.random.key(1), mz.make(t.human.space, 16, (64,)),
-                       w.reshape(4000, 1, -1), max_steps=1000, kl_warmup=300)
+                       w.reshape(4000, 1, -1), max_steps=800, kl_warmup=300)
   coins = 64 * np.log(2.0)
   _, logw = explorer.units(t.human)
   p = np.exp(logw[0] - np.logaddexp.reduce(logw[0]))
@@ -130,10 +130,10 @@ def _tiny():
   cfg = get_config("smoke")
   cfg.num_seeds, cfg.size, cfg.n_test, cfg.budgets = 2, 32, 50, (1000, 3000)
   for m in cfg.steps:
-    cfg.steps[m] = 200
-  cfg.explore.walks = 600
-  cfg.mz.max_steps, cfg.mz.kl_warmup = 100, 20
-  cfg.gold.sweeps, cfg.gold.burn = 4, 1
+    cfg.steps[m] = 100
+  cfg.explore.walks = 400
+  cfg.mz.max_steps, cfg.mz.kl_warmup = 40, 20
+  cfg.gold.sweeps, cfg.gold.burn = 3, 1
   cfg.synonyms.num_sets = 8
   return cfg
 
@@ -151,7 +151,7 @@ def test_launcher_reports_every_method_and_reference(finished):
     assert f"| {m} |" in text
   assert "block Gibbs" in text and "generating Z" in text and "latent_site − site" in text
   res = json.loads((workdir / "results.json").read_text())["tasks"]["synonyms"]
-  assert res["mz"]["proposals"] == 600 * cfg.explore.length
+  assert res["mz"]["proposals"] == 400 * cfg.explore.length
   lat = res["methods"]["latent"]["budgets"]["1000"]
   assert all(c["queries"] <= 1000 for c in lat if not np.isnan(c["best_j"]))
   assert (workdir / "search_curves.png").exists()
