@@ -120,11 +120,22 @@ def _truth(task: Task, prob: ls.Problem) -> dict[str, np.ndarray]:
   return dict(best_j=np.asarray(j), score=np.asarray(sc))
 
 
+def _keys(cfg, name: str) -> tuple[jax.Array, jax.Array]:
+  """The task's root key and its seeds' keys."""
+  root = jax.random.fold_in(jax.random.key(cfg.seed), tasks.TASKS.index(name))
+  return root, jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(cfg.num_seeds))
+
+
+def chance(cfg, name: str) -> list[float]:
+  """Per seed, the D* accuracy of always answering the majority label (the chance level)."""
+  y = np.asarray(_data(task_of(cfg, name), cfg, _keys(cfg, name)[1]).y_test)
+  return np.maximum(y.mean(-1), 1 - y.mean(-1)).tolist()
+
+
 def run_task(cfg, name: str, log=print) -> dict[str, Any]:
   """The comparison on one task, as plain data (lists and floats)."""
   task = task_of(cfg, name)
-  root = jax.random.fold_in(jax.random.key(cfg.seed), tasks.TASKS.index(name))
-  keys = jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(cfg.num_seeds))
+  root, keys = _keys(cfg, name)
   t0 = time.perf_counter()
   model, info, proposals = fit_mz(task, cfg, jax.random.fold_in(root, 10 ** 6))
   log(f"[{name}] Mz fit on {proposals} proposals: {info.steps} steps, held-out ELBO "

@@ -25,7 +25,9 @@ synonyms  "is this review positive?" from a vocabulary of `num_sets` × `set_siz
           the data are silent and the prior decides.  `synonyms_indep`: the same human with
           1-way judgments only (the independence product), where nothing can carry over;
           `synonyms_tight`: a human sure that synonyms agree (each word carries its set's
-          sentiment with probability 0.99), whose posterior one-field moves cross slowly.
+          sentiment with probability 0.99), whose posterior one-field moves cross slowly;
+          `synonyms_dense`: reviews of 32 words (the human reads many fields per question, so
+          a one-word change is asked about in many forecasts).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from lprior.ltp.human import Human, group_states, make_human
 from lprior.ltp.space import Field, Space
 
 TASKS = ("spurious", "spurious_soft", "spurious_wrong", "trend", "synonyms", "synonyms_indep",
-         "synonyms_tight")
+         "synonyms_tight", "synonyms_dense")
 Sampler = Callable[[jax.Array, int], tuple[jax.Array, jax.Array]]  # (key, n) -> (x (n, dx), y (n,))
 
 
@@ -250,4 +252,6 @@ def make_task(name: str, **kwargs) -> Task:
     return synonyms(**{"order": 1, **kwargs}, name=name)
   if name == "synonyms_tight":  # each word carries its set's sentiment with probability 0.99
     return synonyms(**{"agree": 0.99, **kwargs}, name=name)
+  if name == "synonyms_dense":  # long reviews: 32 words each, weights scaled by √(3/32)
+    return synonyms(**{"reads": 32, "strength": 3.0 * (3 / 32) ** 0.5, **kwargs}, name=name)
   raise ValueError(f"unknown task {name!r}; choose from {TASKS}")
