@@ -113,7 +113,7 @@ def run(cfg, workdir: str) -> str:
     mz = row["mz"]
     text.append(f"### {name}: best J = log Prior_H + Σ_D log P_H found within a budget of human "
                 f"queries, and its D* accuracy (chance, the majority label: "
-                f"{np.mean(se.chance(cfg, name)):.3f}); mean ± SE over {cfg.num_seeds} "
+                f"{np.mean(row['chance']):.3f}); mean ± SE over {cfg.num_seeds} "
                 f"seeds\n\nMz: {mz['proposals']:,} proposals (charged to latent and latent_site), "
                 f"{mz['steps']} steps, held-out ELBO {mz['held_out_elbo']:.1f} nats per "
                 f"hypothesis (independent fair coins: −{mz['independent_nats']:.1f})\n\n"

@@ -193,24 +193,26 @@ def latent(key: jax.Array, human: Human, prob: Problem, mz: mzlib.Mz, u0: jax.Ar
     raise ValueError(f"beta must be in (0, 1], got {beta}")
   sc = scorer(human, prob)
 
-  def move_u(k, u, z):
+  def move_u(k, state, z):  # state: (u, Z(u)), the decoding carried rather than redone
+    u, zu = state
     u2 = jnp.sqrt(1 - beta ** 2) * u + beta * jax.random.normal(k, u.shape)
     new = mzlib.decode_hard(mz, u2)
-    z2 = jnp.where(new != mzlib.decode_hard(mz, u), new, z) if with_site else new
+    z2 = jnp.where(new != zu, new, z) if with_site else new
     fc, jc = sc.asked(z2 != z)
-    return u2, z2, 0.0, (fc, jc, jnp.zeros((), jnp.int32))
+    return (u2, new), z2, 0.0, (fc, jc, jnp.zeros((), jnp.int32))
 
-  def move_z(k, u, z):
+  def move_z(k, state, z):
     z2, asked = _site_move(human, sc, k, z)
-    return u, z2, 0.0, asked
+    return state, z2, 0.0, asked
 
-  def propose(k, u, z):
+  def propose(k, state, z):
     if not with_site:
-      return move_u(k, u, z)
+      return move_u(k, state, z)
     k_c, k_m = jax.random.split(k)
-    return jax.lax.cond(jax.random.bernoulli(k_c), move_u, move_z, k_m, u, z)
+    return jax.lax.cond(jax.random.bernoulli(k_c), move_u, move_z, k_m, state, z)
 
-  return _chain(key, sc, u0, mzlib.decode_hard(mz, u0), propose, steps, (0, 0, proposals))
+  z0 = mzlib.decode_hard(mz, u0)
+  return _chain(key, sc, (u0, z0), z0, propose, steps, (0, 0, proposals))
 
 
 def fresh(key: jax.Array, human: Human, prob: Problem, steps: int) -> Trace:

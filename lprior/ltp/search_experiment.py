@@ -109,33 +109,32 @@ def _gold(task: Task, cfg, prob: ls.Problem, keys: jax.Array) -> dict[str, np.nd
     out["best_j"].append(float(g.best_log_joint))
     out["score"].append(float(sc.score(g.best)))
     out["posterior_score"].append(float(h.family.score(g.target, p.y_test)))
-    out["queries"].append(int(g.queries.forecast + g.queries.prior + g.queries.ratio))
+    out["queries"].append(int(g.queries.forecast + g.queries.judgments))
   return {k: np.asarray(v) for k, v in out.items()}
 
 
 def _truth(task: Task, prob: ls.Problem) -> dict[str, np.ndarray]:
   z = jnp.asarray(task.truth, jnp.int32)
-  j, sc = jax.vmap(lambda p: (ls.scorer(task.human, p).j(z), ls.scorer(task.human, p).score(z)))(
-      prob)
-  return dict(best_j=np.asarray(j), score=np.asarray(sc))
+
+  def one(p):
+    sc = ls.scorer(task.human, p)
+    return sc.j(z), sc.score(z)
+
+  j, score = jax.vmap(one)(prob)
+  return dict(best_j=np.asarray(j), score=np.asarray(score))
 
 
-def _keys(cfg, name: str) -> tuple[jax.Array, jax.Array]:
-  """The task's root key and its seeds' keys."""
-  root = jax.random.fold_in(jax.random.key(cfg.seed), tasks.TASKS.index(name))
-  return root, jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(cfg.num_seeds))
-
-
-def chance(cfg, name: str) -> list[float]:
+def _chance(prob: ls.Problem) -> list[float]:
   """Per seed, the D* accuracy of always answering the majority label (the chance level)."""
-  y = np.asarray(_data(task_of(cfg, name), cfg, _keys(cfg, name)[1]).y_test)
+  y = np.asarray(prob.y_test)
   return np.maximum(y.mean(-1), 1 - y.mean(-1)).tolist()
 
 
 def run_task(cfg, name: str, log=print) -> dict[str, Any]:
   """The comparison on one task, as plain data (lists and floats)."""
   task = task_of(cfg, name)
-  root, keys = _keys(cfg, name)
+  root = jax.random.fold_in(jax.random.key(cfg.seed), tasks.TASKS.index(name))
+  keys = jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(cfg.num_seeds))
   t0 = time.perf_counter()
   model, info, proposals = fit_mz(task, cfg, jax.random.fold_in(root, 10 ** 6))
   log(f"[{name}] Mz fit on {proposals} proposals: {info.steps} steps, held-out ELBO "
@@ -157,8 +156,7 @@ def run_task(cfg, name: str, log=print) -> dict[str, Any]:
         final=[dict(best_j=float(t.best_j[-1]), score=float(t.best_score[-1]),
                     queries=int(t.queries[-1]), accept=float(t.accept.mean())) for t in per_seed],
         curve=[[ls.at_budget(t, b)["best_j"] for b in grid] for t in per_seed])
-  # an Mz sample's and an exploration proposal's held-out fit: how much structure Mz learned
-  return dict(task=name, mz=dict(proposals=proposals, steps=info.steps,
+  return dict(task=name, chance=_chance(prob), mz=dict(proposals=proposals, steps=info.steps,
                                  held_out_elbo=info.held_out_elbo, train_elbo=info.train_elbo,
                                  independent_nats=float(task.human.space.num_fields
                                                         * np.log(task.human.space.max_levels))),
