@@ -9,12 +9,14 @@ from lprior import logz
 from lprior.testing import quadratic as q
 
 
-@pytest.mark.parametrize("method", ["naive", "smc"])
+@pytest.mark.parametrize("method", ["naive", "smc", "waste_free"])
 def test_one_vs_many_devices(method, x64):
   P = q.make(jax.random.key(0), 20, rank=4, diag=0.5, dtype=jnp.float64)
   mean = jnp.full((20,), 0.1)
   energy = lambda t: 50.0 * P.consistency(t)
   opts = dict(method=method, num_particles=64)
+  if method == "waste_free":  # 8 devices: one chain of 8 states each
+    opts = dict(method="smc", num_particles=64, waste_free=8)
   ref = logz.estimate(jax.random.key(7), energy, mean, 1.0, **opts)
   assert len(jax.devices()) >= 8
   for n, name in [(2, "data"), (8, "particles")]:

@@ -15,22 +15,23 @@ from jax.sharding import Mesh, PartitionSpec as P
 
 from lprior.distributed import host_value
 from lprior import gaussian
-from lprior.logz import batches, moves, naive, nested, reference, reliability, sharding, smc
+from lprior.logz import auto, batches, moves, naive, nested, reference, reliability, sharding, smc
 from lprior.logz import whitening
 from lprior.logz import particles as pt
 from lprior.logz.laplace import LaplaceConfig
 from lprior.logz.result import LogZResult
 from lprior.pytree import PyTree, structure_mismatch, tree_size
 
-METHODS = ("naive", "smc", "ais", "reverse_ais", "bdmc", "ti", "laplace", "ns")
+METHODS = ("naive", "smc", "ais", "reverse_ais", "bdmc", "ti", "laplace", "ns", "auto")
 
 _SMC_OPTIONS = {"target_ess", "resample_threshold", "max_steps", "num_mcmc_steps", "num_leapfrog",
                 "precondition", "rank", "step_size", "target_accept", "jitter", "kernel"}
 _SCHEDULE_OPTIONS = {"schedule", "num_steps", "beta_min", "resample"}
 _OPTIONS = {
     "naive": set(),
-    "smc": _SMC_OPTIONS | {"num_batches", "reference"},
-    "ti": _SMC_OPTIONS,
+    "smc": _SMC_OPTIONS | {"num_batches", "reference", "waste_free"},
+    "ti": _SMC_OPTIONS | {"waste_free"},
+    "auto": _SMC_OPTIONS | {"waste_free"},
     "ais": (_SMC_OPTIONS - {"target_ess", "max_steps"}) | _SCHEDULE_OPTIONS,
     "reverse_ais": (_SMC_OPTIONS - {"target_ess", "max_steps"}) | _SCHEDULE_OPTIONS | {"exact_samples"},
     "bdmc": (_SMC_OPTIONS - {"target_ess", "max_steps"}) | _SCHEDULE_OPTIONS | {"exact_samples"},
@@ -76,10 +77,23 @@ def _smc_config(o: dict, dim: int) -> smc.SMCConfig:
   for name, lo, hi in (("target_ess", 0, 1), ("resample_threshold", 0, 1)):
     if name in o and not lo < o[name] <= hi:
       raise ValueError(f"{name} must lie in ({lo}, {hi}]; got {o[name]}")
+  wf = o.get("waste_free", 0)
+  if not isinstance(wf, (int, np.integer)) or wf < 0 or wf == 1:
+    raise ValueError(f"waste_free must be 0 (off) or an int P >= 2 (chain length); got {wf!r}")
   return smc.SMCConfig(target_ess=o.get("target_ess", 0.9),
                        resample_threshold=o.get("resample_threshold", 0.5),
                        resample=o.get("resample", True), max_steps=o.get("max_steps", 1000),
-                       move=mc, step_size=o.get("step_size"))
+                       move=mc, step_size=o.get("step_size"), waste_free=int(wf))
+
+
+def _check_waste_free(cfg: smc.SMCConfig, num_particles: int, mesh) -> None:
+  """Waste-free needs whole chains on every device: N per device a multiple of P."""
+  if cfg.waste_free < 2:
+    return
+  n_local = sharding.check_divisible(num_particles, mesh)
+  if n_local % cfg.waste_free:
+    raise ValueError(f"waste_free={cfg.waste_free} must divide the {n_local} particles per "
+                     "device (each device runs whole chains of P states)")
 
 
 def geometric_schedule(num_steps: int, beta_min: float = 1e-4, dtype=jnp.float32) -> jax.Array:
@@ -128,14 +142,15 @@ def _cost(steps, cfg, num_particles: int, dim: int):
   steps: an HVP costs ~2 gradients; one metric per tempering step plus one for ∇ log Z."""
   hvps = moves.lanczos_hvps(cfg.move.rank, dim) if cfg.move.precondition == "lowrank" else 0
   num_hvp = hvps * (steps + 1)
-  return smc.grad_evals_per_particle(steps, cfg) * num_particles + 2 * num_hvp, num_hvp
+  return smc.grad_evals(steps, cfg, num_particles) + 2 * num_hvp, num_hvp
 
 
 def _run_info(rep, cfg, num_hvp) -> dict:
   info = {k: rep[k] for k in ("trace", "beta", "num_resample", "final_step_size", "ti",
                               "ti_stderr", "nan_count", "inv_mass", "num_ancestors")}
   info.update(var_delta=rep["var"], var_eve=rep["var_eve"], num_hvp=num_hvp,
-              plugged_kernel=jnp.asarray(cfg.move.kernel is not None))
+              plugged_kernel=jnp.asarray(cfg.move.kernel is not None),
+              waste_free=jnp.asarray(cfg.waste_free))
   return info
 
 
@@ -196,14 +211,18 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
 
   method: 'naive' | 'smc' (adaptive tempered SMC) | 'ais' (fixed schedule) | 'reverse_ais'
   (upper bound from exact samples) | 'bdmc' (both) | 'ti' (thermodynamic integration) |
-  'laplace' | 'ns' (nested sampling).  mesh: an optional 1-D device mesh; particles are sharded
+  'laplace' | 'ns' (nested sampling) | 'auto' ('smc' from the prior or from the Laplace
+  approximation, chosen by a pilot's curvature at the mode (`auto`); `info['auto']` holds the
+  choice and its measurements; not under jit/vmap).  mesh: an optional 1-D device mesh; particles are sharded
   over its axis and the result, for the same key, does not depend on the number of devices
   (not for 'ns', which runs on one device).
   Options (SMC family): target_ess (0.9: conditional-ESS fraction per β step),
   resample_threshold (0.5), max_steps, num_mcmc_steps (8), num_leapfrog (1 = MALA),
   precondition ('lowrank' (default: diagonal plus the top `rank` (16) Lanczos directions of the
   Hessian, at 2·rank Hessian-vector products per tempering step) | 'diag' | 'none'), rank,
-  step_size, target_accept; kernel (a `moves.Kernel(init, step)`: your own MCMC move in place
+  step_size, target_accept; waste_free (smc, ti; 0 = off): P ≥ 2 resamples N/P particles at every
+  step and keeps all P states of a chain of P − 1 moves from each (Dau & Chopin's waste-free
+  SMC: N particles for ~N(1 − 1/P) moves, num_mcmc_steps unused); kernel (a `moves.Kernel(init, step)`: your own MCMC move in place
   of lprior's, in BlackJAX's shape; `info['plugged_kernel']` says which ran; the gradient counts
   assume one gradient per step of a plugged kernel);
   AIS family: schedule or num_steps/beta_min, resample (False), exact_samples.
@@ -237,6 +256,13 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   dtype = jnp.result_type(*jax.tree.leaves(mean))
   sigma = jax.tree.map(lambda s: jnp.asarray(s, dtype), sigma)
 
+  if method == "auto":
+    k_pilot, key = jax.random.split(key)
+    ref, why = auto.choose(k_pilot, energy_fn, mean, sigma)
+    res = estimate(key, energy_fn, mean, sigma, method="smc", num_particles=num_particles,
+                   mesh=mesh, reference=ref, **options)
+    return res.replace(num_grad_evals=res.num_grad_evals + why["num_grad"],
+                       info=dict(res.info, auto=dict(why, reference=ref)))
   if method == "laplace":
     from lprior.logz.laplace import laplace  # (the package exports the function by this name)
     return laplace(key, energy_fn, mean, sigma, **options)
@@ -253,6 +279,7 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
     options.setdefault("resample", False)
   cfg = _smc_config(options, tree_size(mean))
   num_batches = options.get("num_batches", 1)
+  _check_waste_free(cfg, num_particles // max(int(num_batches), 1), mesh)
   ref = options.get("reference", "prior")
   if ref not in ("prior", "laplace"):
     raise ValueError(f"reference must be 'prior' or 'laplace'; got {ref!r}")

@@ -7,7 +7,9 @@ One engine serves every direction and schedule:
 - reverse (β: 1 → 0) from exact samples of π₁: an unbiased estimate of 1/Z, hence a stochastic
   upper bound on log Z (BDMC pairs it with forward AIS on the same schedule).
 Each step reweights, resamples (systematic) when the ESS falls below a threshold, then moves every
-particle with a few preconditioned MALA/HMC steps at the new β.  The same run integrates the
+particle with a few preconditioned MALA/HMC steps at the new β.  Waste-free (Dau & Chopin 2022,
+`waste_free` = P > 1) instead resamples N/P particles at every step, runs a chain of P − 1 moves
+from each and keeps every state of every chain: N particles for ~N(1 − 1/P) moves.  The same run integrates the
 weighted mean energy over β (thermodynamic integration: log Z = −∫₀¹ E_{π_β}[E] dβ).
 """
 
@@ -33,6 +35,7 @@ class SMCConfig(NamedTuple):
   max_steps: int = 1000  # bound on tempering steps (adaptive); the trace length
   move: moves.MoveConfig = moves.MoveConfig()
   step_size: float | None = None  # initial MCMC step size (default d^{-1/6})
+  waste_free: int = 0  # P > 1: waste-free steps, N/P chains of P states (`waste_free_move`)
 
 
 class Particles(NamedTuple):
@@ -231,18 +234,71 @@ def move(key, p: Particles, beta, step_size, inv_mass, ctx: _Ctx, *, max_steps: 
           stats)
 
 
+def waste_free_move(key, p: Particles, log_w_g, beta, step_size, ctx: _Ctx):
+  """Waste-free resample-and-move (Dau & Chopin 2022, Alg. 2): M = N/P ancestors drawn
+  (systematic) from the weighted particles, a chain of P − 1 kernel steps at β from each, and all
+  M·P states kept with equal weights.  Each device runs the chains of its own block of
+  ancestors and keeps their states (chain-major), so the layout does not depend on the device
+  count; the metric comes from the ancestors, each chain's with its ancestor left out.
+  Returns (particles, step size, mean acceptance)."""
+  k_res, k_move = jax.random.split(key)
+  n_chains = ctx.num_particles // ctx.cfg.waste_free
+  c_local = ctx.n_local // ctx.cfg.waste_free
+  idx = moves.lazy_blackjax().smc.resampling.systematic(k_res, jnp.exp(log_w_g), n_chains)
+  theta, energy, grad, eve = pt.take((p.theta, p.energy, p.grad, p.eve),
+                                     pt.local(idx, c_local, ctx.axis), ctx.axis)
+  ctx_c = ctx._replace(n_local=c_local, num_particles=n_chains)
+  starts = Particles(theta, energy, grad, jnp.full_like(energy, -jnp.log(n_chains)), eve)
+  log_w_c = pt.gather(starts.log_w, ctx.axis)
+  per_chain = leave_one_out(starts, log_w_c, preconditioner(starts, log_w_c, beta, ctx_c), ctx_c)
+  mc = ctx.cfg.move
+  state = moves.initial_states(theta, energy, grad, ctx.energy_fn, ctx.mean, ctx.sigma, beta,
+                               mc.kernel)
+
+  def step(c, j):
+    state, eps = c
+    keys = pt.slot_keys(jax.random.fold_in(k_move, j), c_local, ctx.axis)
+    state, acc = moves.mcmc_step(keys, state, ctx.energy_fn, ctx.mean, ctx.sigma, beta, eps,
+                                 per_chain, mc.num_leapfrog, mc.jitter, mc.kernel)
+    mean_acc = jnp.mean(pt.gather(acc, ctx.axis))
+    return (state, moves.adapt_step_size(eps, mean_acc, mc)), (state.position, mean_acc)
+
+  length = ctx.cfg.waste_free - 1
+  (_, step_size), (chains, acc) = jax.lax.scan(step, (state, step_size), jnp.arange(length))
+  # chains: leaves (P − 1, c_local, ...) → every chain's states after its ancestor, chain-major
+  later = jax.tree.map(lambda x: x.swapaxes(0, 1), chains)
+  energy_new, grad_new = evaluate(ctx.energy_fn, jax.tree.map(_rows, later))
+  unrow = lambda x: x.reshape((c_local, length) + x.shape[1:])
+  join = lambda a, b: _rows(jnp.concatenate([a[:, None], b], 1))
+  theta = jax.tree.map(join, theta, later)
+  grad = jax.tree.map(lambda a, b: join(a, unrow(b)), grad, grad_new)
+  new = Particles(theta, join(energy, unrow(energy_new)), grad,
+                  jnp.full_like(p.log_w, -jnp.log(ctx.num_particles)),
+                  jnp.repeat(eve, ctx.cfg.waste_free))
+  return new, step_size, jnp.mean(acc)
+
+
+def _rows(x: jax.Array) -> jax.Array:
+  """(a, b, ...) → (a·b, ...)."""
+  return x.reshape((-1,) + x.shape[2:])
+
+
 def anneal_step(carry: _Carry, beta_new, key, ctx: _Ctx) -> _Carry:
-  """Reweight from β to β_new, resample if needed, move at β_new, record."""
+  """Reweight from β to β_new, resample if needed (always, waste-free), move at β_new, record."""
   k_res, k_move = jax.random.split(key)
   p = carry.p
   energy_g, log_w_g = pt.gather(p.energy, ctx.axis), pt.gather(p.log_w, ctx.axis)
   log_inc, var_t, log_w_g = reweight(log_w_g, -(beta_new - carry.beta) * energy_g)
   ess_t = pt.ess(log_w_g)
   p = p._replace(log_w=pt.local(log_w_g, ctx.n_local, ctx.axis))
-  resample = ctx.cfg.resample_threshold if ctx.cfg.resample else 0.0
-  p, did = resample_if_needed(k_res, p, log_w_g, resample, ctx)
-  inv_mass = preconditioner(p, pt.gather(p.log_w, ctx.axis), beta_new, ctx)
-  p, step_size, acc, _ = move(k_move, p, beta_new, carry.step_size, inv_mass, ctx)
+  if ctx.cfg.waste_free > 1:
+    p, step_size, acc = waste_free_move(key, p, log_w_g, beta_new, carry.step_size, ctx)
+    did = jnp.ones((), bool)
+  else:
+    resample = ctx.cfg.resample_threshold if ctx.cfg.resample else 0.0
+    p, did = resample_if_needed(k_res, p, log_w_g, resample, ctx)
+    inv_mass = preconditioner(p, pt.gather(p.log_w, ctx.axis), beta_new, ctx)
+    p, step_size, acc, _ = move(k_move, p, beta_new, carry.step_size, inv_mass, ctx)
 
   energy_g, log_w_g = pt.gather(p.energy, ctx.axis), pt.gather(p.log_w, ctx.axis)
   w_g = jnp.exp(log_w_g)
@@ -378,7 +434,12 @@ def run_local(axis, n_local, key, mean, sigma, schedule, init_theta, *, energy_f
   return replicated, (p.theta, p.log_w)
 
 
-def grad_evals_per_particle(num_steps, cfg: SMCConfig):
-  """Value-and-gradient evaluations per particle: 1 at the start, then per step num_steps ·
-  num_leapfrog for the moves and 1 to refresh (E, ∇E)."""
-  return 1 + num_steps * (cfg.move.num_steps * cfg.move.num_leapfrog + 1)
+def grad_evals(num_steps, cfg: SMCConfig, num_particles: int):
+  """Value-and-gradient evaluations of a run: N at the start, then per step N · num_steps ·
+  num_leapfrog for the moves and N to refresh (E, ∇E); waste-free, N(P − 1)/P chain states per
+  step, each one move (num_leapfrog) and one refresh."""
+  if cfg.waste_free > 1:
+    per_step = num_particles // cfg.waste_free * (cfg.waste_free - 1) * (cfg.move.num_leapfrog + 1)
+  else:
+    per_step = num_particles * (cfg.move.num_steps * cfg.move.num_leapfrog + 1)
+  return num_particles + num_steps * per_step

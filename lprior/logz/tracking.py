@@ -363,6 +363,9 @@ def config(smc_options: dict, *, transport: str | None = None, substep_ess: floa
   """The update's static options, checked (see `update`)."""
   smc_options = dict(smc_options)
   smc_options.setdefault("num_mcmc_steps", 2)
+  if smc_options.get("waste_free", 0):
+    raise ValueError("waste_free is an option of method='smc' and 'ti', not of tracking (whose "
+                     "moves keep every particle)")
   cfg = est._smc_config(smc_options, 0)
   if transport is None:
     transport = "metric" if cfg.move.precondition == "lowrank" else "newton"
