@@ -17,7 +17,7 @@ def _problem(lam):
   return P, mean, (lambda t: lam * P.consistency(t))
 
 
-@pytest.mark.parametrize("lam, chosen", [(0.3, "prior"), (100.0, "laplace")])
+@pytest.mark.parametrize("lam, chosen", [(0.1, "prior"), (100.0, "laplace")])
 def test_choice_follows_the_measured_curvature(lam, chosen):
   """σ = 0.5: the pilot's top curvature is σ²λ times A's top eigenvalue (to 1e-3); the path
   follows the rule; log Z within 4 SE of the closed form; the pilot's cost is counted."""

@@ -31,6 +31,8 @@ OURS = {
     # waste-free at about smc's gradient budget: 4N particles in N/4 chains of 16 states
     # (4N · 15/16 · 2 ≈ 7.5N evaluations per step against smc's 9N)
     "smc_wf": ("smc", dict(precondition="lowrank", waste_free=16, particle_factor=4)),
+    # a partition of unity over the prior and the modes Newton reaches (one SMC per piece)
+    "smc_modes": ("smc", dict(precondition="lowrank", reference="modes")),
     "auto": ("auto", dict(precondition="lowrank")),  # prior or Laplace start, by the pilot
     "ais": ("ais", dict(num_steps=64)),
     "naive": ("naive", {}),
@@ -122,7 +124,7 @@ def logz_summary(rows: list[dict]) -> list[dict]:
 
 
 def smc_vs_blackjax(summary: list[dict],
-                    ours: tuple[str, ...] = ("smc", "smc_diag", "smc_laplace", "smc_wf", "auto")
+                    ours: tuple[str, ...] = ("smc", "smc_diag", "smc_laplace", "smc_wf", "smc_modes", "auto")
                     ) -> list[dict]:
   """Per our SMC variant and (d, λ, N): its and BlackJAX's median |error|, gradient evaluations,
   wall time, and z = (ours − BlackJAX's mean |error|) / SE of that difference; the targets: error

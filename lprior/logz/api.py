@@ -15,7 +15,8 @@ from jax.sharding import Mesh, PartitionSpec as P
 
 from lprior.distributed import host_value
 from lprior import gaussian
-from lprior.logz import auto, batches, moves, naive, nested, reference, reliability, sharding, smc
+from lprior.logz import auto, batches, modes, moves, naive, nested, reference, reliability
+from lprior.logz import sharding, smc
 from lprior.logz import whitening
 from lprior.logz import particles as pt
 from lprior.logz.laplace import LaplaceConfig
@@ -29,7 +30,7 @@ _SMC_OPTIONS = {"target_ess", "resample_threshold", "max_steps", "num_mcmc_steps
 _SCHEDULE_OPTIONS = {"schedule", "num_steps", "beta_min", "resample"}
 _OPTIONS = {
     "naive": set(),
-    "smc": _SMC_OPTIONS | {"num_batches", "reference", "waste_free"},
+    "smc": _SMC_OPTIONS | {"num_batches", "reference", "waste_free", "num_starts"},
     "ti": _SMC_OPTIONS | {"waste_free"},
     "auto": _SMC_OPTIONS | {"waste_free"},
     "ais": (_SMC_OPTIONS - {"target_ess", "max_steps"}) | _SCHEDULE_OPTIONS,
@@ -233,8 +234,11 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   nats: and their log-likelihoods span less than this, so a narrow mode hidden inside the
   bulk's contours is reached before stopping; None drops the condition), max_steps,
   num_samples (N posterior draws in `particles`); stderr = √(H/N) from the information H.
-  reference (smc only): 'prior' (default) or 'laplace' (`reference`: temper from the Laplace
-  approximation at the mode; exact in one step on a Gaussian target).
+  reference (smc only): 'prior' (default), 'laplace' (`reference`: temper from the Laplace
+  approximation at the mode; exact in one step on a Gaussian target) or 'modes' (`modes`: Z
+  split by a partition of unity over the prior and the Laplace approximations at the modes that
+  Newton reaches from μ and from num_starts (8) pilot particles, one SMC per piece; finds a
+  narrow mode a tempered path misses if Newton reaches it; info['num_modes'], ['piece_shares']).
   num_batches (smc only; 1): B > 1 runs B independent SMCs of num_particles/B particles and
   pools them (`batches`): stderr then comes from their spread and stays honest when a run's
   genealogy collapses.  method='smc' reports `info['reliable']` and `info['reliability']` (the
@@ -281,8 +285,15 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   num_batches = options.get("num_batches", 1)
   _check_waste_free(cfg, num_particles // max(int(num_batches), 1), mesh)
   ref = options.get("reference", "prior")
-  if ref not in ("prior", "laplace"):
-    raise ValueError(f"reference must be 'prior' or 'laplace'; got {ref!r}")
+  if ref not in ("prior", "laplace", "modes"):
+    raise ValueError(f"reference must be 'prior', 'laplace' or 'modes'; got {ref!r}")
+  if "num_starts" in options and ref != "modes":
+    raise ValueError("num_starts is an option of reference='modes'")
+  if ref == "modes":
+    if num_batches != 1:
+      raise ValueError("reference='modes' runs one SMC per piece (num_batches=1)")
+    return _estimate_from_modes(key, energy_fn, mean, sigma, cfg, num_particles, mesh,
+                                options.get("num_starts", 8))
   if ref == "laplace":
     if num_batches != 1:
       raise ValueError("reference='laplace' runs one SMC (num_batches=1)")
@@ -403,6 +414,55 @@ def _estimate_from_laplace(key, energy_fn, mean, sigma, cfg, num_particles, mesh
                               reference_half_logdet=ref.half_logdet))
   _check_reached_one(rep["beta"], cfg)
   return _finish(_judge(res, rep, num_particles), rep)
+
+
+def _estimate_from_modes(key, energy_fn, mean, sigma, cfg, num_particles, mesh,
+                         num_starts) -> LogZResult:
+  """reference='modes' (`modes`): a prior-start pilot SMC, Newton from μ and from num_starts of
+  its particles (drawn by weight), then one SMC per piece of the partition of unity."""
+  if not isinstance(num_starts, (int, np.integer)) or num_starts < 0:
+    raise ValueError(f"num_starts must be an int >= 0; got {num_starts!r}")
+  k_pilot, k_fit, k_run = jax.random.split(key, 3)
+  dtype = jnp.result_type(*jax.tree.leaves(mean))
+  rep, sh = _run_smc(k_pilot, mean, sigma, jnp.zeros(2, dtype), None, energy_fn=energy_fn,
+                     cfg=cfg, num_particles=num_particles, mesh=mesh, adaptive=True)
+  num_grad = _smc_result(rep, sh, cfg, num_particles).num_grad_evals
+  w = whitening.make(sigma, mean)
+  unravel = ravel_pytree(w.down(mean))[1]
+  pick = jax.random.choice(k_fit, num_particles, (num_starts,), p=jnp.exp(sh[1]))
+  starts = jax.vmap(lambda t: ravel_pytree(w.down(t))[0])(jax.tree.map(lambda a: a[pick], sh[0]))
+  fits = modes.fit_modes(k_fit, mean, sigma, starts, energy_fn=energy_fn)
+  keep = modes.distinct(fits, w.sigma)
+  refs = jax.tree.map(lambda a: a[np.asarray(keep, int)], fits)
+  k = len(keep)
+  log_alpha = jnp.log(jnp.asarray([0.5] + [0.5 / k] * k if k else [1.0], dtype))
+  pieces, results = [], []
+  for j in range(k + 1):
+    rep_j, sh_j = modes.run_piece(jax.random.fold_in(k_run, j), mean, sigma, refs, log_alpha,
+                                  energy_fn=energy_fn, cfg=cfg, num_particles=num_particles,
+                                  mesh=mesh, piece=j)
+    _check_reached_one(rep_j["beta"], cfg)
+    pieces.append((rep_j, sh_j))
+    results.append(_judge(_smc_result(rep_j, sh_j, cfg, num_particles), rep_j, num_particles))
+  c = modes.combine(jnp.stack([r.log_z for r in results]),
+                    jnp.stack([r.stderr**2 for r in results]),
+                    jnp.stack([p[0]["score"] for p in pieces]))
+  log_w = jnp.concatenate([sh_j[1] + jnp.log(c["shares"][j]) for j, (_, sh_j) in enumerate(pieces)])
+  theta = jax.tree.map(lambda *a: jnp.concatenate(a), *[sh_j[0] for _, sh_j in pieces])
+  reasons = {name: jnp.any(jnp.stack([r.info["reliability"][name] for r in results]))
+             for name in results[0].info["reliability"]}
+  info = dict(reference="modes", num_modes=k, modes_tried=num_starts + 1,
+              piece_log_z=jnp.stack([r.log_z for r in results]), piece_shares=c["shares"],
+              piece_stderr=jnp.stack([r.stderr for r in results]),
+              modes_newton_converged=fits.newton_converged, reliability=reasons,
+              reliable=reliability.reliable(reasons), pilot_log_z=rep["log_z"])
+  num_grad = num_grad + jnp.sum(fits.num_grad) + sum(r.num_grad_evals for r in results)
+  res = LogZResult(log_z=c["log_z"], stderr=c["stderr"], grad_mean=w.grad_up(unravel(c["score"])),
+                   ess=pt.ess(log_w), acceptance=jnp.mean(jnp.stack([r.acceptance for r in results])),
+                   num_energy_evals=0, num_grad_evals=num_grad,
+                   num_steps=sum(r.num_steps for r in results), particles=theta,
+                   log_weights=log_w, info=info)
+  return _finish(res, dict(nan_count=sum(p[0]["nan_count"] for p in pieces) + rep["nan_count"]))
 
 
 def _check_reached_one(beta, cfg) -> None:

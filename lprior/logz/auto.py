@@ -2,12 +2,14 @@
 
 A pilot finds the mode x* of E(x) + ‖x − μ‖²/(2s²) by Newton and the top Ritz values λ_i of
 s²∇²E(x*) by Lanczos (2k + 10 Hessian-vector products, k = `PILOT_RANK`).  When Newton
-converged and max λ_i ≥ `STIFF` the posterior is much narrower than the prior in some direction
-(log Z ⊇ −½ log(1 + λ_max)): the SMC starts from the Laplace approximation (`reference`), which
-is then most of the answer.  Otherwise (a posterior close to the prior, or no mode found) it
-starts from the prior, where the path is short and the Laplace fit would cost more than it saves.
-Why these settings: in the bench's quadratics the Laplace start wins by 10²–10⁴× in error
-wherever λ ≥ 100 and costs 7.8× the wall time at λ = 1 (BUILD_NOTES, issue 17).
+converged and max λ_i ≥ `STIFF` the data tighten the prior by ≥ √2 in some direction: the SMC
+starts from the Laplace approximation (`reference`), which is then most of the answer.  Otherwise
+(a posterior close to the prior, or no mode found) it starts from the prior, where the path is
+short and the Laplace fit costs more than it saves.  Why STIFF = 1 (bench, 2026-12-07,
+BUILD_NOTES issue 17): on the quadratics (top λ ≈ 2 at λ = 1) the Laplace start is exact to
+< 1e-3 nat from λ = 1 up, where the prior start is 0.06–9 nats off; on the bump mixtures at
+λ = 1 (top λ ≈ 0.05) the prior start is the better one (0.007–0.03 against 0.02–0.04 nats, at a
+quarter of the wall time).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from jax.flatten_util import ravel_pytree
 from lprior.logz import reference, whitening
 from lprior.logz.laplace import LaplaceConfig
 
-STIFF = 10.0  # the largest s²λ_i at the mode from which the Laplace start is taken
+STIFF = 1.0  # the largest s²λ_i at the mode from which the Laplace start is taken
 PILOT_RANK = 8
 
 

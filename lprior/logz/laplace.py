@@ -171,8 +171,9 @@ def _line_search(f: Callable, x: Vec, fx, g: Vec, p: Vec, max_backtracks: int):
 
 
 def newton_mode(energy: Callable[[Vec], jax.Array], mu: Vec, sigma, cfg: LaplaceConfig,
-                dense: bool) -> _Newton:
-  """argmin_x E(x) + ‖x−μ‖²/(2σ²) by line-searched Newton from x = μ (flat vectors)."""
+                dense: bool, start: Vec | None = None) -> _Newton:
+  """argmin_x E(x) + ‖x−μ‖²/(2σ²) by line-searched Newton from x = start (default μ; flat
+  vectors)."""
   f = _objective(energy, mu, sigma)
   eps = jnp.finfo(mu.dtype).eps
   tol = eps**0.75 if cfg.tol is None else cfg.tol
@@ -199,9 +200,10 @@ def newton_mode(energy: Callable[[Vec], jax.Array], mu: Vec, sigma, cfg: Laplace
     return _Newton(x_new, fx, g, gE_norm, s.steps + 1, conv, ~accepted, s.n_energy + n_ls,
                    s.n_grad + n_dir + 1)
 
-  fx, g, gE_norm = grads(mu)
+  x0 = mu if start is None else start
+  fx, g, gE_norm = grads(x0)
   zero = jnp.asarray(0)
-  init = _Newton(mu, fx, g, gE_norm, zero, _converged(g, gE_norm, mu, mu, sigma, tol),
+  init = _Newton(x0, fx, g, gE_norm, zero, _converged(g, gE_norm, x0, mu, sigma, tol),
                  jnp.asarray(False), zero, jnp.asarray(1))
   return jax.lax.while_loop(cond, body, init)
 

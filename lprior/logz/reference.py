@@ -36,12 +36,12 @@ class Reference(NamedTuple):
   num_grad: jax.Array  # value-and-gradient evaluations (an HVP counted as 2) spent fitting it
 
 
-def fit(key: jax.Array, energy: Callable[[Vec], jax.Array], mu: Vec, s, cfg: LaplaceConfig
-        ) -> Reference:
-  """The Laplace reference at the mode found by `newton_mode` from μ."""
+def fit(key: jax.Array, energy: Callable[[Vec], jax.Array], mu: Vec, s, cfg: LaplaceConfig,
+        start: Vec | None = None) -> Reference:
+  """The Laplace reference at the mode found by `newton_mode` from `start` (default μ)."""
   d = mu.shape[0]
   dense = d <= cfg.exact_max_dim
-  nt = newton_mode(energy, mu, s, cfg, dense)
+  nt = newton_mode(energy, mu, s, cfg, dense, start)
   if dense:
     H = jax.hessian(energy)(nt.x)
     lam, V = jnp.linalg.eigh(s**2 * 0.5 * (H + H.T))
@@ -62,6 +62,18 @@ def fit(key: jax.Array, energy: Callable[[Vec], jax.Array], mu: Vec, s, cfg: Lap
 def _apply_l(ref: Reference, v: Vec) -> Vec:
   """L v = v + V diag(shrink) Vᵀ v."""
   return v + ref.vecs @ (ref.shrink * (ref.vecs.T @ v))
+
+
+def to_z(ref: Reference, s, x: Vec) -> Vec:
+  """z = L⁻¹(x − x*)/s, with L⁻¹ = I + V diag((1 + λ)^{½} − 1) Vᵀ."""
+  v = (x - ref.mode) / s
+  return v + ref.vecs @ ((1.0 / (1.0 + ref.shrink) - 1.0) * (ref.vecs.T @ v))
+
+
+def log_density(ref: Reference, s, x: Vec) -> jax.Array:
+  """log of the reference's density of x, less −(d/2) log(2πs²): −‖z‖²/2 + ½ Σ log(1 + λ_i)."""
+  z = to_z(ref, s, x)
+  return -0.5 * jnp.dot(z, z) + ref.half_logdet
 
 
 def to_x(ref: Reference, s, z: Vec) -> Vec:
