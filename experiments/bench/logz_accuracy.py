@@ -124,8 +124,8 @@ def logz_summary(rows: list[dict]) -> list[dict]:
 
 
 def smc_vs_blackjax(summary: list[dict],
-                    ours: tuple[str, ...] = ("smc", "smc_diag", "smc_laplace", "smc_wf", "smc_modes", "auto")
-                    ) -> list[dict]:
+                    ours: tuple[str, ...] = ("smc", "smc_diag", "smc_laplace", "smc_wf",
+                                             "smc_modes", "auto")) -> list[dict]:
   """Per our SMC variant and (d, λ, N): its and BlackJAX's median |error|, gradient evaluations,
   wall time, and z = (ours − BlackJAX's mean |error|) / SE of that difference; the targets: error
   no worse (z ≤ 2, or both medians within 0.1 nat) at ≤ 1.2x wall."""

@@ -214,18 +214,19 @@ def estimate(key: jax.Array, energy_fn: Callable[[PyTree], jax.Array], mean: PyT
   (upper bound from exact samples) | 'bdmc' (both) | 'ti' (thermodynamic integration) |
   'laplace' | 'ns' (nested sampling) | 'auto' ('smc' from the prior or from the Laplace
   approximation, chosen by a pilot's curvature at the mode (`auto`); `info['auto']` holds the
-  choice and its measurements; not under jit/vmap).  mesh: an optional 1-D device mesh; particles are sharded
-  over its axis and the result, for the same key, does not depend on the number of devices
-  (not for 'ns', which runs on one device).
+  choice and its measurements; not under jit/vmap).  mesh: an optional 1-D device mesh;
+  particles are sharded over its axis and the result, for the same key, does not depend on the
+  number of devices (not for 'ns', which runs on one device).
   Options (SMC family): target_ess (0.9: conditional-ESS fraction per β step),
   resample_threshold (0.5), max_steps, num_mcmc_steps (8), num_leapfrog (1 = MALA),
   precondition ('lowrank' (default: diagonal plus the top `rank` (16) Lanczos directions of the
   Hessian, at 2·rank Hessian-vector products per tempering step) | 'diag' | 'none'), rank,
   step_size, target_accept; waste_free (smc, ti; 0 = off): P ≥ 2 resamples N/P particles at every
   step and keeps all P states of a chain of P − 1 moves from each (Dau & Chopin's waste-free
-  SMC: N particles for ~N(1 − 1/P) moves, num_mcmc_steps unused); kernel (a `moves.Kernel(init, step)`: your own MCMC move in place
-  of lprior's, in BlackJAX's shape; `info['plugged_kernel']` says which ran; the gradient counts
-  assume one gradient per step of a plugged kernel);
+  SMC: N particles for ~N(1 − 1/P) moves, num_mcmc_steps unused); kernel (a
+  `moves.Kernel(init, step)`: your own MCMC move in place of lprior's, in BlackJAX's shape;
+  `info['plugged_kernel']` says which ran; the gradient counts assume one gradient per step of a
+  plugged kernel);
   AIS family: schedule or num_steps/beta_min, resample (False), exact_samples.
   Laplace: see `lprior.logz.laplace.laplace`.
   NS (`nested`; num_particles live points; no gradients, so E need not be differentiable):
@@ -384,10 +385,7 @@ def _estimate_ns(key, energy_fn, mean, sigma, num_particles: int, mesh, options)
 @partial(jax.jit, static_argnames=("energy_fn", "cfg", "num_particles", "mesh"))
 def _run_smc_from_laplace(key, mean, sigma, *, energy_fn, cfg, num_particles, mesh):
   """`reference`: the SMC over z from N(0, I) on E'(z); particles and ∇_μ log Z back in θ."""
-  w = whitening.make(sigma, mean)
-  mu, unravel = ravel_pytree(w.down(mean))
-  energy_w = w.energy(energy_fn)
-  energy = lambda x: energy_w(unravel(x))
+  w, mu, unravel, energy = whitening.flat(sigma, mean, energy_fn)
   k_fit, k_smc = jax.random.split(key)
   ref = reference.fit(k_fit, energy, mu, w.sigma, LaplaceConfig())
   e_z = reference.energy_z(ref, energy, mu, w.sigma)
@@ -426,7 +424,7 @@ def _estimate_from_modes(key, energy_fn, mean, sigma, cfg, num_particles, mesh,
   dtype = jnp.result_type(*jax.tree.leaves(mean))
   rep, sh = _run_smc(k_pilot, mean, sigma, jnp.zeros(2, dtype), None, energy_fn=energy_fn,
                      cfg=cfg, num_particles=num_particles, mesh=mesh, adaptive=True)
-  num_grad = _smc_result(rep, sh, cfg, num_particles).num_grad_evals
+  num_grad = _cost(rep["num_steps"], cfg, num_particles, tree_size(mean))[0]
   w = whitening.make(sigma, mean)
   unravel = ravel_pytree(w.down(mean))[1]
   pick = jax.random.choice(k_fit, num_particles, (num_starts,), p=jnp.exp(sh[1]))
@@ -438,9 +436,9 @@ def _estimate_from_modes(key, energy_fn, mean, sigma, cfg, num_particles, mesh,
   log_alpha = jnp.log(jnp.asarray([0.5] + [0.5 / k] * k if k else [1.0], dtype))
   pieces, results = [], []
   for j in range(k + 1):
-    rep_j, sh_j = modes.run_piece(jax.random.fold_in(k_run, j), mean, sigma, refs, log_alpha,
+    rep_j, sh_j = modes.run_piece(jax.random.fold_in(k_run, j), mean, sigma, refs, log_alpha, j,
                                   energy_fn=energy_fn, cfg=cfg, num_particles=num_particles,
-                                  mesh=mesh, piece=j)
+                                  mesh=mesh)
     _check_reached_one(rep_j["beta"], cfg)
     pieces.append((rep_j, sh_j))
     results.append(_judge(_smc_result(rep_j, sh_j, cfg, num_particles), rep_j, num_particles))

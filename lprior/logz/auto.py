@@ -19,7 +19,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 
 from lprior.logz import reference, whitening
 from lprior.logz.laplace import LaplaceConfig
@@ -31,12 +30,9 @@ PILOT_RANK = 8
 @partial(jax.jit, static_argnames=("energy_fn",))
 def pilot(key: jax.Array, mean, sigma, *, energy_fn: Callable) -> dict:
   """{top_curvature: max s²λ_i at the mode, newton_converged, num_grad: its cost}."""
-  w = whitening.make(sigma, mean)
-  mu, unravel = ravel_pytree(w.down(mean))
-  energy_w = w.energy(energy_fn)
+  w, mu, _, energy = whitening.flat(sigma, mean, energy_fn)
   k = min(PILOT_RANK, mu.shape[0])
-  ref = reference.fit(key, lambda x: energy_w(unravel(x)), mu, w.sigma,
-                      LaplaceConfig(exact_max_dim=0, lanczos_rank=k))
+  ref = reference.fit(key, energy, mu, w.sigma, LaplaceConfig(exact_max_dim=0, lanczos_rank=k))
   lam = (1.0 + ref.shrink) ** -2 - 1.0  # shrink = (1 + λ)^{−½} − 1
   return dict(top_curvature=jnp.max(lam), newton_converged=ref.newton_converged,
               num_grad=ref.num_grad)

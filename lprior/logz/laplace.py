@@ -26,7 +26,6 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from lprior import gaussian
 from lprior import lanczos as lz
@@ -271,12 +270,9 @@ def deflated_logdet(key: jax.Array, hvp: MatVec, d: int, sigma, cfg: LaplaceConf
 
 @functools.partial(jax.jit, static_argnames=("energy_fn", "cfg"))
 def _laplace(key: jax.Array, mean: PyTree, sigma, energy_fn: Callable, cfg: LaplaceConfig) -> LogZResult:
-  w = whitening.make(sigma, mean)
-  mu, unravel = ravel_pytree(w.down(mean))
+  w, mu, unravel, energy = whitening.flat(sigma, mean, energy_fn)
   d = mu.shape[0]
   sigma = w.sigma
-  energy_w = w.energy(energy_fn)
-  energy = lambda x: energy_w(unravel(x))
   dense = d <= cfg.exact_max_dim
 
   s = newton_mode(energy, mu, sigma, cfg, dense)

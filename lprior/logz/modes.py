@@ -20,7 +20,6 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from lprior.logz import reference, sharding, smc, whitening
 from lprior.logz.laplace import LaplaceConfig
@@ -28,18 +27,11 @@ from lprior.logz.laplace import LaplaceConfig
 Vec = jax.Array
 
 
-def _flat(sigma, mean, energy_fn):
-  """(whitening, flat μ, s, unravel, flat energy x ↦ E)."""
-  w = whitening.make(sigma, mean)
-  mu, unravel = ravel_pytree(w.down(mean))
-  energy_w = w.energy(energy_fn)
-  return w, mu, w.sigma, unravel, (lambda x: energy_w(unravel(x)))
-
-
 @partial(jax.jit, static_argnames=("energy_fn",))
 def fit_modes(key, mean, sigma, starts: Vec, *, energy_fn: Callable) -> reference.Reference:
   """Laplace references from μ and from each flat whitened start (S, d): S + 1 stacked fits."""
-  _, mu, s, _, energy = _flat(sigma, mean, energy_fn)
+  w, mu, _, energy = whitening.flat(sigma, mean, energy_fn)
+  s = w.sigma
   starts = jnp.concatenate([mu[None], starts])
   return jax.vmap(lambda x0: reference.fit(key, energy, mu, s, LaplaceConfig(), x0))(starts)
 
@@ -71,19 +63,27 @@ def log_q(x: Vec, refs: reference.Reference, log_alpha: Vec, mu: Vec, s) -> jax.
   return jax.scipy.special.logsumexp(terms)
 
 
-@partial(jax.jit, static_argnames=("energy_fn", "cfg", "num_particles", "mesh", "piece"))
-def run_piece(key, mean, sigma, refs, log_alpha, *, energy_fn, cfg, num_particles, mesh,
-              piece: int):
+def run_piece(key, mean, sigma, refs, log_alpha, piece: int, *, energy_fn, cfg, num_particles,
+              mesh):
   """Z_piece's tempered SMC (piece 0: base the prior; k ≥ 1: N(0, I) in mode k's z).
-  Returns (replicated report, (particles in θ, log-weights))."""
-  w, mu, s, unravel, energy = _flat(sigma, mean, energy_fn)
+  Returns (replicated report, (particles in θ, log-weights)).  One compiled program serves every
+  mode's piece (the index is traced), another the prior's."""
+  return _run_piece(key, mean, sigma, refs, log_alpha, jnp.asarray(piece), energy_fn=energy_fn,
+                    cfg=cfg, num_particles=num_particles, mesh=mesh, prior=piece == 0)
+
+
+@partial(jax.jit, static_argnames=("energy_fn", "cfg", "num_particles", "mesh", "prior"))
+def _run_piece(key, mean, sigma, refs, log_alpha, piece, *, energy_fn, cfg, num_particles, mesh,
+               prior: bool):
+  w, mu, unravel, energy = whitening.flat(sigma, mean, energy_fn)
+  s = w.sigma
 
   def e_piece(x):  # E_j = −log α_j − log p̃ + log q
     r = x - mu
     return -log_alpha[piece] + energy(x) + 0.5 * jnp.dot(r, r) / s**2 + log_q(
         x, refs, log_alpha, mu, s)
 
-  if piece == 0:
+  if prior:
     e, base_mean, base_s, to_x = e_piece, mu, s, lambda x: x
   else:
     ref = _at(refs, piece - 1)

@@ -11,6 +11,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 
 from lprior import gaussian
 from lprior.pytree import PyTree
@@ -51,3 +52,19 @@ def make(sigma, like: PyTree) -> Whitening:
   scale = jax.tree.map(lambda s, x: jnp.broadcast_to(jnp.asarray(s, dtype), jnp.shape(x)),
                        sigma, like)
   return Whitening(scale, jnp.ones((), dtype))
+
+
+class Flat(NamedTuple):
+  """The problem as a flat vector x = ravel(θ/σ): base N(mu, w.sigma² I), energy x ↦ E(θ)."""
+  w: Whitening
+  mu: jax.Array  # (d,)
+  unravel: Callable  # x ↦ u (a pytree like θ/σ; θ = w.up(u))
+  energy: Callable  # x ↦ E(θ)
+
+
+def flat(sigma, mean: PyTree, energy_fn: Callable) -> Flat:
+  """`make` followed by flattening: for the estimators that work on (d,) vectors."""
+  w = make(sigma, mean)
+  mu, unravel = ravel_pytree(w.down(mean))
+  energy_w = w.energy(energy_fn)
+  return Flat(w, mu, unravel, lambda x: energy_w(unravel(x)))
