@@ -68,6 +68,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.log_every = 10           # metrics (JSONL, TensorBoard, progress) every this many steps
   c.checkpoint_every = 1000
   c.eval_samples = 16        # latents from q for the posterior's predictions
+  c.eval_batch = 16          # runs evaluated at once (memory: runs × n_test × eval_samples)
   c.compare_prior_modes = "learned"  # extra MAP runs at main_size with these modes …
   # … on these tasks ("" = every task): the learned predictor reads every field's one-hot
   # levels, which is neither cheap nor a fair model of a human judging 512 words
