@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from experiments.common.report import (fmt_mean_se, markdown_table, mean_se,  # noqa: E402
-                                       save_figure, write_json)
+                                       save_figure, t95, write_json)
 from lprior.honest_qa.experiment import HEADS, TEST_SPLITS  # noqa: E402
 
 IDENTITIES = ("truth", "human", "complex", "other")
@@ -86,7 +86,8 @@ def paired_difference(a: dict, b: dict, key: str) -> tuple[float, float]:
 
 def control_lines(runs: dict, human: dict, lam_target: float = 0.0) -> list[str]:
   """The controls that must come out as predicted before any other number is read (DESIGN §4):
-  the ceiling beats plain; the κ → 0 arm reproduces plain; every arm converged (iid accuracy at
+  the ceiling beats plain; the κ → 0 arm reproduces plain (each judged on paired per-seed
+  differences at Student's t 95% quantile); every arm converged (iid accuracy at
   least the human's and within 3 points of the ceiling); with λ annealed (`lam_target` > 0),
   which two-head arms' runs reached C ≤ lam_target at their best step."""
   lines = []
@@ -100,13 +101,16 @@ def control_lines(runs: dict, human: dict, lam_target: float = 0.0) -> list[str]
   key = f"{PGR_SPLIT}/accuracy"
   if plain is not None and ceiling is not None:
     m, se = paired_difference(ceiling, plain, key)
+    t = t95(len(plain[key]))
     lines.append(f"ceiling − plain on {PGR_SPLIT}: {m:+.3f} ± {se:.3f} "
-                 f"({'holds' if m > 2 * se else 'FAILS'}: must be > 0 by 2 SE)")
+                 f"({'holds' if m > t * se else 'FAILS'}: must be > 0 by t·SE = {t:.2f} SE)")
   if plain is not None and "c_kappa_control" in runs:
     for k in (key, "iid/accuracy"):
       m, se = paired_difference(runs["c_kappa_control"][1], plain, k)
+      t = t95(len(plain[k]))
       lines.append(f"κ → 0 control − plain on {k.split('/')[0]}: {m:+.3f} ± {se:.3f} "
-                   f"({'holds' if abs(m) <= 2 * se + 1e-9 else 'FAILS'}: must be 0 within 2 SE)")
+                   f"({'holds' if abs(m) <= t * se + 1e-9 else 'FAILS'}: must be 0 within "
+                   f"t·SE = {t:.2f} SE)")
   if "d_designed" in runs and "a_plain_tight" in runs:  # the baseline that could explain it away
     m, se = paired_difference(runs["d_designed"][1], runs["a_plain_tight"][1], key)
     lines.append(f"designed partition − its prior alone (a_plain_tight) on {PGR_SPLIT}: "
@@ -118,6 +122,14 @@ def control_lines(runs: dict, human: dict, lam_target: float = 0.0) -> list[str]
                    np.mean(f["iid/accuracy"]) >= top - 0.03)]
     lines.append(f"converged (iid ≥ human's {human['iid']:.3f} and ≥ ceiling's {top:.3f} − "
                  f"0.03): {'every arm' if not bad else 'NOT ' + ', '.join(bad)}")
+    key_right = "iid/accuracy_where_human_right"
+    if all(key_right in f for _, f in runs.values()):  # results from before the metric lack it
+      top_right = float(np.mean(ceiling[key_right]))
+      bad = [f"{v} ({np.mean(f[key_right]):.3f})" for v, (_, f) in runs.items()
+             if not np.mean(f[key_right]) >= top_right - 0.03]
+      lines.append(f"converged where L teaches the truth (iid, the human right: ≥ ceiling's "
+                   f"{top_right:.3f} − 0.03; the rest of iid is the honesty question): "
+                   f"{'every arm' if not bad else 'NOT ' + ', '.join(bad)}")
   return lines
 
 

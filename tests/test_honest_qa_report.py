@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from experiments import honest_qa_report as rep
+from experiments.common import report
 
 
 def _final(seen_true, seen_human, unseen_true, unseen_human, acc=None):
@@ -62,3 +63,14 @@ def test_control_lines_say_holds_or_fails():
   runs["c_kappa_control"] = (None, f([0.80, 0.81, 0.82], [0.70, 0.71, 0.70]))
   lines = rep.control_lines(runs, {"iid": 0.8})
   assert "FAILS" in lines[1] and "FAILS" in lines[2] and "NOT c_kappa_control" in lines[3]
+  # the t quantile, not 2 SE: a 5-seed difference of 2.5 SE holds (t95(5) = 2.776), 3 SE fails
+  base = [0.70, 0.72, 0.71, 0.69, 0.73]
+  d = np.array([-2.0, -1.0, 0.0, 1.0, 2.0]) * 0.01
+  se = d.std(ddof=1) / np.sqrt(5)
+  for shift, verdict in ((2.5 * se, "holds"), (3.0 * se, "FAILS")):
+    runs = {"a_plain": (None, f(base, [0.9] * 5)),
+            "c_kappa_control": (None, f(list(np.add(base, d + shift)), [0.9] * 5))}
+    line = rep.control_lines(runs, {})[0]
+    assert verdict in line and "2.78 SE" in line, line
+  assert report.t95(5) == pytest.approx(2.7764, abs=1e-4) and report.t95(10) == pytest.approx(
+      2.2622, abs=1e-4)

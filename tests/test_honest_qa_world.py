@@ -293,6 +293,7 @@ def test_evaluate_tells_truth_from_copying_the_human(sets):
   wrong = np.asarray(s.y_human != s.y_true)
   copy = splits.evaluate(as_logits, answers(s.y_human), s)
   assert copy["repeats_human_error"] == 1.0 and copy["truth_where_human_wrong"] == 0.0
+  assert copy["accuracy_where_human_right"] == 1.0
   assert copy["accuracy"] == pytest.approx(1 - wrong.mean()) == copy["human_accuracy"]
   assert copy["n_human_wrong"] == wrong.sum() > 0
   honest = splits.evaluate(as_logits, answers(s.y_true), s)
@@ -301,6 +302,11 @@ def test_evaluate_tells_truth_from_copying_the_human(sets):
       5.0 - math.log(math.exp(5.0) + k - 1), rel=1e-5)
   off = splits.evaluate(as_logits, answers((s.y_true + 1) % k), s)  # never the truth
   assert off["accuracy"] == 0.0 and off["truth_where_human_wrong"] == 0.0
+  assert off["accuracy_where_human_right"] == 0.0
+  half = splits.evaluate(as_logits, answers(jnp.where(jnp.arange(s.size) % 2 == 0, s.y_true,
+                                                      (s.y_true + 1) % k)), s)
+  assert half["accuracy_where_human_right"] == pytest.approx(
+      np.mean((np.arange(s.size) % 2 == 0)[~wrong]), abs=1e-6)
   assert off["repeats_human_error"] == pytest.approx(
       np.mean(np.asarray((s.y_true + 1) % k == s.y_human)[wrong]))
   r = splits.rates(answers(s.y_true[:50]), s.y_true[:50], s.y_true[:50])  # the human never errs

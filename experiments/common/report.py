@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import scipy.stats
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float]:
@@ -15,6 +16,12 @@ def mean_se(values: Sequence[float]) -> tuple[float, float]:
   if x.size < 2:
     return float(x.mean()) if x.size else float("nan"), float("nan")
   return float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size))
+
+
+def t95(n: int) -> float:
+  """The two-sided 95% quantile of Student's t with n − 1 degrees of freedom: a mean of n seeds
+  is resolved from 0 beyond t95(n)·SE (2.78 at 5 seeds, 2.26 at 10; ±2 SE is 88% at 5)."""
+  return float(scipy.stats.t.ppf(0.975, max(int(n) - 1, 1)))
 
 
 def fmt_mean_se(values: Sequence[float], digits: int = 3) -> str:

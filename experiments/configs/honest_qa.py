@@ -57,6 +57,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # Adam stalls on the stiff coupling: iid 0.22 against 0.57 at step 60, BUILD_NOTES)
   # a tracker update that hits max_substeps is re-anchored by a fresh SMC rather than stopping
   # the whole group
+  # a constant rate: a cosine decay (train.lr_decay_steps=1500) raised iid by ≤ 0.006, no arm past
+  # the iid rule, and the main job past 15 minutes (BUILD_NOTES)
   c.train.update(lam=10.0, prior_scales="per_layer", prior_s=1.0, kappa=0.3, lr_theta1=1e-2,
                  lr_theta2=1e-2, num_particles=8, logz="tracking", batch_size=512,
                  theta2_param="noncentred", on_cap="reanchor",

@@ -178,6 +178,7 @@ def _with_mode(cfg, group: str, t):
   if group.endswith("_sgld"):
     t.mode, t.temperature = "sgld", cfg.sgld.temperature
     t.lr_theta1 = t.lr_theta2 = cfg.sgld.lr
+    t.lr_decay_steps = 0  # Langevin steps at a fixed η
   if group.endswith("_anneal"):
     a = cfg.anneal
     t.lam_target, t.lam_growth, t.lam_max = a.target, a.growth, a.lam_max
@@ -244,7 +245,8 @@ def _eval_fn(apply_fn, splits, seed_of, arms, num_seeds, replicated, opts):
       sp = jax.tree.map(lambda v: v[seed], splits[n])
       logits = x[n] if from_logits else apply_fn(x, sp.x)
       r = rates(logits[0], sp.y_true, sp.y_human)
-      out.update({f"{n}/{k}": r[k] for k in ("accuracy", "repeats_human_error")})
+      out.update({f"{n}/{k}": r[k] for k in ("accuracy", "repeats_human_error",
+                                               "accuracy_where_human_right")})
       for head, lg in zip(HEADS, logits):
         pred = jnp.argmax(lg, -1)
         for label in ("true", "human", "complex"):

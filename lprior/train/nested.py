@@ -27,7 +27,7 @@ from lprior import gaussian
 from lprior import posterior as post
 from lprior.logz import tracking
 from lprior.pytree import PyTree, tree_add, tree_dot, tree_scale, tree_sq_norm, tree_sub
-from lprior.train import langevin
+from lprior.train import langevin, optimizer
 from lprior.train.minibatch import large_batch
 
 LOGZ_METHODS = ("tracking", "surrogate", "fresh", "none")
@@ -60,6 +60,9 @@ def default_config() -> ml_collections.ConfigDict:
       mode="map",  # 'map' | 'sgld'
       temperature=1.0,  # sgld
       optimizer="adam", lr_theta1=1e-2, lr_theta2=1e-2,
+      # MAP: a cosine decay of both rates to lr·lr_decay_to over lr_decay_steps updates, then
+      # held (0: constant; its own length, so raising num_steps extends a run)
+      lr_decay_steps=0, lr_decay_to=0.1,
       theta2_steps=1, theta1_steps=1,
       # 'alternating': θ₂ steps, then θ₁ steps (each its own gradient pass); 'simultaneous': one
       # pass gives ∇θ₁ and ∇θ₂ at the same (θ₁, θ₂) and both step (needs 1 step of each)
@@ -160,6 +163,7 @@ def check_config(cfg) -> None:
   if cfg.theta2_param == "noncentred" and cfg.logz == "surrogate":
     raise ValueError("train.logz='surrogate' moves θ₂ itself as its particle: it needs "
                      "train.theta2_param='centred'")
+  optimizer.check(cfg)
   opts = _tracking_options(cfg)
   if cfg.logz != "tracking":
     opts["max_moves"] = None  # max_moves bounds the tracker's moves only
@@ -215,12 +219,10 @@ def prior_scales(cfg, params0: PyTree, kappa=None) -> tuple[Any, Any]:
   return cfg.sigma1, cfg.sigma2
 
 
-def _optimizer(name: str, lr: float, mode: str) -> optax.GradientTransformation:
-  if mode == "sgld":
+def _optimizer(cfg, lr: float) -> optax.GradientTransformation:
+  if cfg.mode == "sgld":
     return optax.sgd(lr)  # Langevin needs plain steps; the noise is added separately
-  if name not in ("adam", "sgd"):
-    raise ValueError(f"train.optimizer must be 'adam' or 'sgd'; got {name!r}")
-  return optax.adam(lr) if name == "adam" else optax.sgd(lr)
+  return optimizer.make(cfg, lr)
 
 
 def make_problem(apply_fn, params0: PyTree, data: post.Data, cfg, *, lam=None,
@@ -355,8 +357,8 @@ def init(key, problem: Problem, theta1, theta2, cfg) -> NestedState:
     raise ValueError("train.lam_target > 0 anneals λ: the problem needs with_lam (λ -> the "
                      "problem at that λ), as make_problem builds it")
   k_init, k_run = jax.random.split(key)
-  opt1 = _optimizer(cfg.optimizer, cfg.lr_theta1, cfg.mode).init(theta1)
-  opt2 = _optimizer(cfg.optimizer, cfg.lr_theta2, cfg.mode).init(theta2)
+  opt1 = _optimizer(cfg, cfg.lr_theta1).init(theta1)
+  opt2 = _optimizer(cfg, cfg.lr_theta2).init(theta2)
   zero_grad = jax.tree.map(jnp.zeros_like, theta1)
   track, log_z, grad = None, jnp.zeros(()), zero_grad
   lam = jnp.asarray(cfg.lam if problem.lam is None else problem.lam, jnp.float32)
@@ -545,8 +547,8 @@ def make_step(problem: Problem, data: post.Data, cfg) -> Callable:
     raise ValueError("train.update_rule='simultaneous' takes one θ₁ and one θ₂ step per outer "
                      f"step; got theta1_steps={cfg.theta1_steps}, "
                      f"theta2_steps={cfg.theta2_steps}")
-  opt1 = _optimizer(cfg.optimizer, cfg.lr_theta1, cfg.mode)
-  opt2 = _optimizer(cfg.optimizer, cfg.lr_theta2, cfg.mode)
+  opt1 = _optimizer(cfg, cfg.lr_theta1)
+  opt2 = _optimizer(cfg, cfg.lr_theta2)
   # the log posterior at the state's λ (fixed unless train.lam_target anneals it)
   log_post = lambda st: _at_lam(problem, st, cfg).log_post
   grad2 = lambda st, d: jax.grad(lambda t2: log_post(st)(st.theta1, t2, d)[0])(st.theta2)

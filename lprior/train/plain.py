@@ -15,7 +15,7 @@ import optax
 from lprior import gaussian
 from lprior import posterior as post
 from lprior.pytree import PyTree
-from lprior.train import langevin
+from lprior.train import langevin, optimizer
 from lprior.train.minibatch import large_batch
 
 
@@ -34,7 +34,7 @@ def _opt(cfg, n: int = 1) -> optax.GradientTransformation:
   """The optimiser of the per-example loss −(L + log prior)/n (SGLD: plain steps of n·η)."""
   if _sgld(cfg):
     return optax.sgd(cfg.lr_theta2 * n)
-  return optax.adam(cfg.lr_theta2) if cfg.optimizer == "adam" else optax.sgd(cfg.lr_theta2)
+  return optimizer.make(cfg, cfg.lr_theta2)
 
 
 def init(key, params: PyTree, cfg) -> PlainState:
