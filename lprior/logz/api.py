@@ -425,8 +425,7 @@ def _estimate_from_modes(key, energy_fn, mean, sigma, cfg, num_particles, mesh,
   rep, sh = _run_smc(k_pilot, mean, sigma, jnp.zeros(2, dtype), None, energy_fn=energy_fn,
                      cfg=cfg, num_particles=num_particles, mesh=mesh, adaptive=True)
   num_grad = _cost(rep["num_steps"], cfg, num_particles, tree_size(mean))[0]
-  w = whitening.make(sigma, mean)
-  unravel = ravel_pytree(w.down(mean))[1]
+  w, _, unravel, _ = whitening.flat(sigma, mean, energy_fn)
   pick = jax.random.choice(k_fit, num_particles, (num_starts,), p=jnp.exp(sh[1]))
   starts = jax.vmap(lambda t: ravel_pytree(w.down(t))[0])(jax.tree.map(lambda a: a[pick], sh[0]))
   fits = modes.fit_modes(k_fit, mean, sigma, starts, energy_fn=energy_fn)

@@ -9,8 +9,9 @@ One engine serves every direction and schedule:
 Each step reweights, resamples (systematic) when the ESS falls below a threshold, then moves every
 particle with a few preconditioned MALA/HMC steps at the new β.  Waste-free (Dau & Chopin 2022,
 `waste_free` = P > 1) instead resamples N/P particles at every step, runs a chain of P − 1 moves
-from each and keeps every state of every chain: N particles for ~N(1 − 1/P) moves.  The same run integrates the
-weighted mean energy over β (thermodynamic integration: log Z = −∫₀¹ E_{π_β}[E] dβ).
+from each and keeps every state of every chain: N particles for ~N(1 − 1/P) moves.  The same
+run integrates the weighted mean energy over β (thermodynamic integration: log Z =
+−∫₀¹ E_{π_β}[E] dβ).
 """
 
 from __future__ import annotations
