@@ -49,8 +49,10 @@ def test_quick_bench_runs_end_to_end(tmp_path):
   """The log Z and tracking benchmarks (training, memory and scaling, subprocess- and
   compile-heavy, are the slow test below; layouts agreeing is also tests/test_sharding.py's and
   tests/test_distributed.py's)."""
-  res = _quick(tmp_path, "--config.benchmarks=logz,multimodal,coverage,tracking")
-  assert {"logz", "multimodal", "coverage", "tracking"} <= set(res)
+  res = _quick(tmp_path,
+               "--config.benchmarks=logz,multimodal,coverage,tracking,tracking_feedback")
+  assert {"logz", "multimodal", "coverage", "tracking", "tracking_feedback"} <= set(res)
+  assert [p["path"] for p in res["tracking_feedback"]["paths"]] == ["exact", "noise", "own"]
   mm = {s["method"]: s for s in res["multimodal"]["summary"]}
   assert mm["smc"]["bias"] < -1.5 and mm["ns"]["energy_evals"] > 0  # the spike: missed, sought
   (cov1, cov4) = res["coverage"]["rows"]

@@ -21,6 +21,11 @@ def test_plan_groups_variants_by_compiled_step():
   assert ex.group_train_config(cfg, "chained").lam_target == 0.0
   assert ex.group_train_config(cfg, "designed_anneal").theta2_keys == ("encoder_human",)
   assert ex.group_train_config(cfg, "chained_sgld").mode == "sgld"
+  assert ex.group_train_config(cfg, "chained_fresh").logz == "fresh"
+  surrogate = ex.group_train_config(cfg, "chained_surrogate")
+  assert (surrogate.logz, surrogate.theta2_param, surrogate.form) == ("surrogate", "centred",
+                                                                      "chained")
+  assert [a.name for a in plan["chained_surrogate"]] == ["c_chained_surrogate"]
   assert [a.name for a in plan["designed"]] == ["d_designed", "d_designed_stop"]
   assert ex.group_train_config(cfg, "designed").theta2_keys == ("encoder_human",)
   assert ex.group_train_config(cfg, "designed").form == "partitioned"

@@ -31,7 +31,7 @@ _CONFIG, _WORKDIR = define_flags("bench", "where the tables, JSON and plots go")
 def main(argv):
   del argv
   from experiments.bench import (coverage, logz_accuracy, memory, report, scaling,
-                                 tracking_network, training_overhead)
+                                 tracking_feedback, tracking_network, training_overhead)
   from experiments.common.report import write_json
 
   cfg = _CONFIG.value
@@ -40,6 +40,7 @@ def main(argv):
                  multimodal=lambda: logz_accuracy.run(cfg.multimodal),
                  coverage=lambda: coverage.run(cfg),
                  tracking=lambda: logz_accuracy.tracking_vs_fresh(cfg),
+                 tracking_feedback=lambda: tracking_feedback.run(cfg),
                  training=lambda: training_overhead.run(cfg),
                  scaling=lambda: scaling.run(cfg), memory=lambda: memory.run(cfg),
                  tracking_network=lambda: tracking_network.run(cfg))

@@ -173,6 +173,12 @@ def tables(results: dict) -> str:
               f"{t['grad_ratio']:.3f} (reference N={t['reference']['num_particles']}"
               + ("" if t["reached"] else ", the most accurate fresh run, still less accurate")
               + ")"]
+  if "tracking_feedback" in results:
+    parts += ["## Tracker drift from its own ∇ choosing the step (chooser) against a shadow "
+              "tracker on the same path (closed-form quadratic; drift = slope of tracked − exact "
+              "log Z over the second half, nats per step)",
+              markdown_table([{k: v for k, v in r.items() if k != "rows"}
+                              for r in results["tracking_feedback"]["paths"]])]
   if "training" in results:
     tr = results["training"]
     parts += [f"## Training overhead (honest-QA, {tr['preset']} sizes: {tr['n_large']} labelled, "

@@ -174,8 +174,10 @@ def run_cell(cfg_hq, data, cell: dict, c, log=print) -> dict:
       checks_s.append(time.perf_counter() - t0)
       metrics.update({k: float(v) for k, v in cm.items()})
     on_row(done, metrics)
-  # the first step compiles; the first check too
-  step_s = float(np.median(times[1:])) if len(times) > 1 else float("nan")
+  # the first step compiles; the first check too.  'fresh' refreshes every fresh_every steps and
+  # holds in between: the median would be a held step, so its step time is the mean
+  avg = np.median if tracks else np.mean
+  step_s = float(avg(times[1:])) if len(times) > 1 else float("nan")
   check_s = float(np.median(checks_s[1:] or checks_s)) if checks_s else 0.0
   amortised = step_s + (check_s * len(checks_s) / max(len(times), 1))
   out = dict(cell=cell, rows=rows, step_s=step_s, check_s=check_s, amortised_step_s=amortised,

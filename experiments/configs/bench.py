@@ -7,8 +7,8 @@ about an hour).  `--quick` is short for `--config=experiments/configs/bench.py:q
 import ml_collections
 from ml_collections.config_dict import placeholder
 
-BENCHMARKS = ("logz", "multimodal", "coverage", "tracking", "training", "scaling", "memory",
-              "tracking_network")
+BENCHMARKS = ("logz", "multimodal", "coverage", "tracking", "tracking_feedback", "training",
+              "scaling", "memory", "tracking_network")
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
@@ -46,6 +46,11 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       dim=1000, lam=100.0, rank=32, metric_rank=40, num_particles=256, mcmc_steps=2,
       init_mcmc_steps=16, num_steps=100, fresh_particles=(64, 128, 256, 512, 1024),
       fresh_repeats=3))
+  # ... and whether a tracker drifts because its own ∇ chose the step (closed-form quadratic;
+  # experiments/bench/tracking_feedback.py): θ₁ descends pull·‖θ₁‖²/2 + log Z plus a fixed walk
+  c.tracking_feedback = ml_collections.ConfigDict(dict(
+      paths="exact,noise,own", dim=500, lam=10.0, num_particles=8, mcmc_steps=2,
+      precondition="diag", num_steps=300, lr=0.05, pull=2.0, walk=0.03, seed=0))
   # 2. training overhead over plain SGD (honest-QA model at that config's preset)
   c.training = ml_collections.ConfigDict(dict(preset="default", particles=(8, 32), num_steps=150,
                                               eval_every=10, theta2_steps=(1, 10),
@@ -88,6 +93,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.coverage.update(cells=("quadratic:20:10",), batches=(1, 4), particles=128, repeats=8)
     c.tracking.update(dim=100, metric_rank=16, num_particles=64, num_steps=10,
                       fresh_particles=(64, 256), fresh_repeats=2, init_mcmc_steps=8)
+    c.tracking_feedback.update(dim=100, num_steps=40)
     c.training.update(preset="smoke", particles=(8,), num_steps=20, eval_every=5,
                       theta2_steps=(1,), update_rules=("simultaneous",))
     c.scaling.update(devices=(1, 2), multiprocess=True, dim=200, num_particles=64, steps=3)

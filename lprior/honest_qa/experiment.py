@@ -41,12 +41,16 @@ from lprior.xla import compiler_options
 VARIANTS = ("a_plain", "a_ceiling", "b_two_heads", "b_two_heads_stop", "c_chained",
             "c_chained_stop", "c_kappa_control", "d_partitioned", "d_partitioned_stop",
             "d_designed", "d_designed_stop", "a_plain_sgld", "c_chained_sgld",
-            "b_two_heads_anneal", "c_chained_anneal", "d_designed_anneal", "a_plain_tight")
+            "b_two_heads_anneal", "c_chained_anneal", "d_designed_anneal", "a_plain_tight",
+            "c_chained_fresh", "c_chained_surrogate")
 GROUPS = ("plain", "ceiling", "two_heads", "chained", "partitioned", "designed", "plain_sgld",
           "chained_sgld", "two_heads_anneal", "chained_anneal", "designed_anneal",
-          "plain_tight")
-# variant and group suffixes: SGLD instead of MAP (cfg.sgld); λ annealed (cfg.anneal)
-MODIFIERS = ("_sgld", "_anneal")
+          "plain_tight", "chained_fresh", "chained_surrogate")
+# variant and group suffixes: SGLD instead of MAP (cfg.sgld); λ annealed (cfg.anneal); log Z by
+# a fresh tempered SMC every train.fresh_every steps instead of the tracker (its particles never
+# outlive the step they chose: no feedback, BUILD_NOTES); log Z by the post's one-particle
+# difference surrogate (θ₂ centred: the surrogate moves θ₂ itself)
+MODIFIERS = ("_sgld", "_anneal", "_fresh", "_surrogate")
 GROUP_OF = {"a": "plain", "b": "two_heads", "c": "chained", "d": "partitioned"}
 # groups trained by the plain trainer, one head; plain_tight: plain with the designed arm's
 # prior on the human model (σ₂ = κσ₁ on encoder_human): the designed partition without C, log Z
@@ -107,8 +111,9 @@ def check(cfg) -> None:
   if int(cfg.patience) < 0 or int(cfg.checkpoint_every) < 0 or int(cfg.consistency_size) < 0:
     raise ValueError("config.patience, checkpoint_every and consistency_size must be >= 0; got "
                      f"{cfg.patience}, {cfg.checkpoint_every}, {cfg.consistency_size}")
-  if any(v.endswith("_anneal") for v in cfg.variants.split(",")):
-    nested.check_config(_with_mode(cfg, "_anneal", cfg.train.copy_and_resolve_references()))
+  for m in MODIFIERS:
+    if any(v.endswith(m) for v in cfg.variants.split(",")):
+      nested.check_config(_with_mode(cfg, m, cfg.train.copy_and_resolve_references()))
   anneal = nested.annealing(cfg.train)
   for v in cfg.lam_sweep or ():
     if not (0 < v <= cfg.train.lam_max if anneal else v >= 0):
@@ -174,7 +179,8 @@ def group_train_config(cfg, group: str):
 
 def _with_mode(cfg, group: str, t):
   """`t` (a train config) with a modified group's settings: SGLD's mode, step size and
-  temperature (cfg.sgld); λ annealing's target, growth and cap (cfg.anneal)."""
+  temperature (cfg.sgld); λ annealing's target, growth and cap (cfg.anneal); the log Z method
+  ('fresh', 'surrogate')."""
   if group.endswith("_sgld"):
     t.mode, t.temperature = "sgld", cfg.sgld.temperature
     t.lr_theta1 = t.lr_theta2 = cfg.sgld.lr
@@ -182,6 +188,10 @@ def _with_mode(cfg, group: str, t):
   if group.endswith("_anneal"):
     a = cfg.anneal
     t.lam_target, t.lam_growth, t.lam_max = a.target, a.growth, a.lam_max
+  if group.endswith("_fresh"):
+    t.logz = "fresh"
+  if group.endswith("_surrogate"):
+    t.logz, t.theta2_param = "surrogate", "centred"
   return t
 
 
