@@ -2,8 +2,9 @@
 
 The trainer steps θ₁ with ∇θ₁ log Z read off the tracker's particles, then the same particles
 weigh that step: the step and the weights share the particles' noise.  Here θ₁ descends
-a‖θ₁‖²/2 + log Z(θ₁) (bounded: a = 2 > the curvature of −log Z) plus a fixed random walk, on
-the chained quadratic of `lprior.testing.quadratic`, where log Z(θ₁) and its gradient are exact.
+pull·‖θ₁‖²/2 + log Z(θ₁) plus a fixed random walk (pull = 2: curvature ≥ 1, as log Z curves by
+more than −1 at σ = 1) on the chained quadratic of `lprior.testing.quadratic`, where log Z(θ₁)
+and its gradient are exact.
 Three paths, each followed by two independent trackers (same N, moves, metric):
   exact:  the step uses the exact ∇ log Z (no tracker chooses it);
   noise:  the exact ∇ plus independent noise as large as the chooser's error (the noise alone);
