@@ -23,14 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.bench.tracking_network import cosine
 from lprior.logz import tracking
 from lprior.testing import quadratic
 
 PATHS = ("exact", "noise", "own")
-
-
-def _cos(a, b) -> float:
-  return float(jnp.dot(a, b) / (jnp.linalg.norm(a) * jnp.linalg.norm(b) + 1e-30))
 
 
 def run_path(path: str, c, log=print) -> dict:
@@ -50,9 +47,9 @@ def run_path(path: str, c, log=print) -> dict:
   exact = jax.jit(lambda t1: (P.log_z(t1, c.lam, 1.0), P.grad_log_z(t1, c.lam, 1.0)))
   chooser, shadow = start(0), start(1)
   theta1 = jnp.zeros(c.dim)
+  g_exact = exact(theta1)[1]  # then carried from the end of each step
   rows, t0 = [], time.perf_counter()
   for s in range(1, c.num_steps + 1):
-    g_exact = exact(theta1)[1]
     if path == "exact":
       g = g_exact
     elif path == "noise":
@@ -67,8 +64,8 @@ def run_path(path: str, c, log=print) -> dict:
     log_z, g_exact = exact(theta1)
     rows.append(dict(step=s, exact=float(log_z), chooser_gap=float(chooser.log_z - log_z),
                      shadow_gap=float(shadow.log_z - log_z),
-                     chooser_cos=_cos(chooser.grad_log_z, g_exact),
-                     shadow_cos=_cos(shadow.grad_log_z, g_exact)))
+                     chooser_cos=cosine(chooser.grad_log_z, g_exact),
+                     shadow_cos=cosine(shadow.grad_log_z, g_exact)))
   half = rows[len(rows) // 2:]
   steps = np.array([r["step"] for r in half], float)
   drift = {who: float(np.polyfit(steps, [r[f"{who}_gap"] for r in half], 1)[0])
@@ -90,5 +87,9 @@ def run_path(path: str, c, log=print) -> dict:
 
 def run(cfg, log=print) -> dict:
   c = cfg.tracking_feedback
+  unknown = set(c.paths.split(",")) - set(PATHS)
+  if unknown:
+    raise ValueError(f"tracking_feedback.paths names unknown paths {sorted(unknown)}; choose "
+                     f"from {PATHS}")
   return dict(paths=[run_path(p, c, log) for p in c.paths.split(",")],
               config=c.to_dict())
