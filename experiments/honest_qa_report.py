@@ -133,6 +133,36 @@ def control_lines(runs: dict, human: dict, lam_target: float = 0.0) -> list[str]
   return lines
 
 
+def recent_gain(history: list[dict], window: int, key: str = "eval/iid/accuracy/seeds"
+                ) -> np.ndarray | None:
+  """(S,) per seed: the mean of `key` over the evaluations in the last `window` steps of a run's
+  history minus its mean over the `window` steps before those (how much it still rose at the
+  end); None where the run is shorter than the two windows."""
+  ev = [(r["step"], r[key]) for r in history or () if key in r]
+  if not ev:
+    return None
+  steps, vals = np.array([s for s, _ in ev]), np.array([v for _, v in ev], np.float64)
+  end = steps[-1]
+  last, before = steps > end - window, (steps > end - 2 * window) & (steps <= end - window)
+  if end < 2 * window or not before.any():
+    return None
+  return vals[last].mean(0) - vals[before].mean(0)
+
+
+def plateau_line(runs: dict, window: int, rising: float = 0.01) -> str | None:
+  """How much each arm's iid accuracy still rose over the last `window` steps (mean ± SE over
+  seeds; `recent_gain`): training has levelled off where the gain is under `rising`."""
+  gains = {v: recent_gain(h, window) for v, (h, _) in runs.items()}
+  gains = {v: g for v, g in gains.items() if g is not None}
+  if not gains:
+    return None
+  still = [v for v, g in gains.items() if g.mean() > rising]
+  return (f"iid accuracy gained over the last {window} steps (mean over its evaluations minus "
+          f"the {window} before): " + ", ".join(f"{v} {fmt_mean_se(g)}" for v, g in gains.items())
+          + f"; levelled off (< {rising:g}): "
+          + ("every arm" if not still else "NOT " + ", ".join(still)))
+
+
 def head_pair_table(runs: dict) -> str:
   """The post's 3 × 3 table (plus 'other'): how many trained (arm, seed) pairs of the two-head
   methods land in each (intended, instrumental) identity."""
@@ -226,6 +256,8 @@ def report(cfg, runs: dict, sweeps: dict, human: dict, workdir: str) -> str:
   if any(not v.startswith("a_") for v in runs) and "intended head is" in rows[0]:
     text += "\n\nhead pairs of the two-head methods (arm × seed):\n" + head_pair_table(runs)
   controls = control_lines(runs, human, cfg.train.get("lam_target", 0.0))
+  plateau = plateau_line(runs, max(int(cfg.num_steps) // 3, int(cfg.eval_every)))
+  controls += [plateau] if plateau else []
   if controls:
     text += "\n\ncontrols:\n" + "\n".join(f"- {line}" for line in controls)
   with open(os.path.join(workdir, "table.md"), "w") as f:

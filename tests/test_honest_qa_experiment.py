@@ -26,6 +26,11 @@ def test_plan_groups_variants_by_compiled_step():
   assert (surrogate.logz, surrogate.theta2_param, surrogate.form) == ("surrogate", "centred",
                                                                       "chained")
   assert [a.name for a in plan["chained_surrogate"]] == ["c_chained_surrogate"]
+  assert ex.split_modifiers("c_chained_anneal_fresh") == ("c_chained", ("_anneal", "_fresh"))
+  for mode, logz in (("fresh", "fresh"), ("surrogate", "surrogate")):  # the modifiers compose
+    t = ex.group_train_config(cfg, f"chained_anneal_{mode}")
+    assert (t.logz, t.lam_target, t.form) == (logz, cfg.anneal.target, "chained")
+    assert [a.name for a in plan[f"chained_anneal_{mode}"]] == [f"c_chained_anneal_{mode}"]
   assert [a.name for a in plan["designed"]] == ["d_designed", "d_designed_stop"]
   assert ex.group_train_config(cfg, "designed").theta2_keys == ("encoder_human",)
   assert ex.group_train_config(cfg, "designed").form == "partitioned"
@@ -61,6 +66,7 @@ def test_plan_holds_the_kappa_sweep_and_the_kappa_control():
     ("lam_sweep", (-2.0,), "lam_sweep holds -2.0"),
     ("train.lam_target", -1.0, "lam_target must be >= 0"),
     ("patience", -1, "patience"),
+    ("arms_per_batch", -1, "arms_per_batch"),
     ("heldout_size", 0, "heldout_size must be >= 1"),
     ("train.logz_check_policy", "ignore", "logz_check_policy"),
     ("train.prior_scales", "isotropic", "need train.prior_scales='per_layer'"),
@@ -93,16 +99,21 @@ def test_runs_are_evaluated_at_their_early_stopping_best():
   assert np.all(final["best_step"] < last)
 
 
+def _two_heads_smoke():
+  """(cfg, data, splits, keys, arms) of the smoke two-heads group, 3 steps: the same batching
+  and sharding as the nested groups, a cheaper compile."""
+  cfg = get_config("smoke")
+  cfg.variants, cfg.lam_sweep = "b_two_heads,b_two_heads_stop", ()
+  cfg.num_steps, cfg.eval_every = 3, 3
+  return (cfg, *ex.seed_data(cfg), ex.plan(cfg)["two_heads"])
+
+
 def test_same_numbers_on_one_and_eight_devices():
   """Arms × seeds sharded over 8 devices (padded 4 -> 8) give what one device gives, up to
   float32 rounding (XLA compiles a batch of 1 and of 4 per device differently; Adam's
   normalised steps carry those 1e-7 differences to ~2e-5 after three steps)."""
   assert len(jax.devices()) == 8
-  cfg = get_config("smoke")
-  # the two-heads group: the same batching and sharding as the nested ones, a cheaper compile
-  cfg.variants, cfg.lam_sweep, cfg.num_steps, cfg.eval_every = "b_two_heads,b_two_heads_stop", (), 3, 3
-  data, splits, keys = ex.seed_data(cfg)
-  arms = ex.plan(cfg)["two_heads"]
+  cfg, data, splits, keys, arms = _two_heads_smoke()
   one = ex.run_group(cfg, "two_heads", arms, data, splits, keys, None, devices=jax.devices()[:1])
   eight = ex.run_group(cfg, "two_heads", arms, data, splits, keys, None)
   for name in ("b_two_heads", "b_two_heads_stop"):
@@ -113,6 +124,24 @@ def test_same_numbers_on_one_and_eight_devices():
     for r1, r8 in zip(h1, h8):
       for k in ("log_likelihood", "lam_consistency", "log_prior_theta2"):
         np.testing.assert_allclose(r8[k], r1[k], rtol=1e-4, err_msg=k)
+
+
+def test_a_group_split_into_batches_gives_the_numbers_of_one_batch():
+  """arms_per_batch splits a group's arms into batches trained one after another (the memory
+  of `full`'s chained group); each run's numbers are those it has in the whole group."""
+  arms = [ex.Arm(n, 1.0, False, 0.3) for n in "abc"]
+  assert [(n, [a.name for a in p]) for n, p in ex.batches("chained", arms, 2)] == [
+      ("chained.0", ["a", "b"]), ("chained.1", ["c"])]
+  assert [n for n, _ in ex.batches("chained", arms, 0)] == ["chained"]
+  assert [n for n, _ in ex.batches("chained", arms, 3)] == ["chained"]
+  cfg, data, splits, keys, arms = _two_heads_smoke()
+  whole = ex.run_group(cfg, "two_heads", arms, data, splits, keys, None)
+  for arm in arms:
+    (h1, f1), (hw, fw) = ex.run_group(cfg, "two_heads", [arm], data, splits, keys, None)[
+        arm.name], whole[arm.name]
+    assert f1.keys() == fw.keys() and len(h1) == len(hw) == 3
+    for k in f1:
+      np.testing.assert_allclose(f1[k], fw[k], rtol=0, atol=1e-6, err_msg=k)
 
 
 def test_annealed_runs_are_selected_only_once_c_reaches_its_target():

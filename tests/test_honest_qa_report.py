@@ -74,3 +74,16 @@ def test_control_lines_say_holds_or_fails():
     assert verdict in line and "2.78 SE" in line, line
   assert report.t95(5) == pytest.approx(2.7764, abs=1e-4) and report.t95(10) == pytest.approx(
       2.2622, abs=1e-4)
+
+
+def test_recent_gain_compares_the_last_window_with_the_one_before():
+  """Per seed: the mean over the evaluations in the last `window` steps minus the mean over the
+  window before; None without two windows; the plateau line names the arms still rising."""
+  hist = [{"step": s, "eval/iid/accuracy/seeds": [a, 2 * a]}
+          for s, a in ((100, 0.5), (200, 0.6), (300, 0.7), (400, 0.8), (500, 0.8))]
+  np.testing.assert_allclose(rep.recent_gain(hist, 200), [0.8 - 0.65, 1.6 - 1.3])
+  assert rep.recent_gain(hist, 300) is None and rep.recent_gain([], 100) is None
+  flat = [{**r, "eval/iid/accuracy/seeds": [0.9, 0.9]} for r in hist]
+  line = rep.plateau_line({"a_plain": (flat, {}), "c_chained": (hist, {})}, 200)
+  assert "a_plain 0.000 ± 0.000" in line and line.endswith("NOT c_chained"), line
+  assert rep.plateau_line({"a_plain": (flat, {})}, 200).endswith("every arm")

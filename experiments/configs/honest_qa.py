@@ -43,6 +43,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.world = default_world_config()
   c.world.n_small, c.world.n_test = 8000, 500
   c.consistency_size = 256  # C (and so log Z) on this many small-set inputs; 0: all of them
+  # at most this many arms (× num_seeds runs) per compiled batch, a group's arms split into
+  # batches run one after another (0: a whole group at once); memory grows with arms × seeds ×
+  # particles × consistency_size (`full`'s chained group at once asked XLA for one 105 GB buffer)
+  c.arms_per_batch = 0
   c.model = default_model_config()
   c.model.trunk_features = (32, 32)
   # every arm reads x through two encoders, the human model (A, R, question) and the sensors (S,
@@ -85,6 +89,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.lam_sweep = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
     c.kappa_sweep = (0.1, 0.3, 0.7, 1.0)
     c.variants = ",".join(VARIANTS)
+    c.arms_per_batch = 2  # 20 runs a batch: that buffer ~19 GB (the chained group's 11 arms: 105)
   elif preset != "default":
     raise ValueError(f"unknown preset {preset!r}; choose smoke, default or full")
   c.preset = preset

@@ -42,14 +42,17 @@ VARIANTS = ("a_plain", "a_ceiling", "b_two_heads", "b_two_heads_stop", "c_chaine
             "c_chained_stop", "c_kappa_control", "d_partitioned", "d_partitioned_stop",
             "d_designed", "d_designed_stop", "a_plain_sgld", "c_chained_sgld",
             "b_two_heads_anneal", "c_chained_anneal", "d_designed_anneal", "a_plain_tight",
-            "c_chained_fresh", "c_chained_surrogate")
+            "c_chained_fresh", "c_chained_surrogate", "c_chained_anneal_fresh",
+            "c_chained_anneal_surrogate")
 GROUPS = ("plain", "ceiling", "two_heads", "chained", "partitioned", "designed", "plain_sgld",
           "chained_sgld", "two_heads_anneal", "chained_anneal", "designed_anneal",
-          "plain_tight", "chained_fresh", "chained_surrogate")
+          "plain_tight", "chained_fresh", "chained_surrogate", "chained_anneal_fresh",
+          "chained_anneal_surrogate")
 # variant and group suffixes: SGLD instead of MAP (cfg.sgld); λ annealed (cfg.anneal); log Z by
 # a fresh tempered SMC every train.fresh_every steps instead of the tracker (its particles never
 # outlive the step they chose: no feedback, BUILD_NOTES); log Z by the post's one-particle
-# difference surrogate (θ₂ centred: the surrogate moves θ₂ itself)
+# difference surrogate (θ₂ centred: the surrogate moves θ₂ itself); they compose
+# (c_chained_anneal_fresh: λ annealed, log Z by fresh SMC)
 MODIFIERS = ("_sgld", "_anneal", "_fresh", "_surrogate")
 GROUP_OF = {"a": "plain", "b": "two_heads", "c": "chained", "d": "partitioned"}
 # groups trained by the plain trainer, one head; plain_tight: plain with the designed arm's
@@ -64,11 +67,21 @@ FORM_OF = {"two_heads": "chained", "chained": "chained", "partitioned": "partiti
 DESIGNED_THETA2 = ("encoder_human",)
 
 
+def split_modifiers(name: str) -> tuple[str, tuple[str, ...]]:
+  """A variant's or group's name without its MODIFIERS suffixes, and those suffixes in order:
+  'c_chained_anneal_fresh' -> ('c_chained', ('_anneal', '_fresh'))."""
+  mods: list[str] = []
+  while (m := next((m for m in MODIFIERS if name.endswith(m)), None)) is not None:
+    mods.insert(0, m)
+    name = name[:-len(m)]
+  return name, tuple(mods)
+
+
 def group_of(variant: str) -> str:
   """The compiled group a variant trains in."""
-  for m in MODIFIERS:
-    if variant.endswith(m):
-      return group_of(variant[:-len(m)]) + m
+  base, mods = split_modifiers(variant)
+  if mods:
+    return group_of(base) + "".join(mods)
   special = {"a_ceiling": "ceiling", "a_plain_tight": "plain_tight", "d_designed": "designed",
              "d_designed_stop": "designed"}
   return special.get(variant, GROUP_OF[variant[0]])
@@ -108,12 +121,13 @@ def check(cfg) -> None:
   for key in ("num_seeds", "num_steps", "eval_every", "heldout_size"):
     if int(cfg[key]) < 1:
       raise ValueError(f"config.{key} must be >= 1; got {cfg[key]}")
-  if int(cfg.patience) < 0 or int(cfg.checkpoint_every) < 0 or int(cfg.consistency_size) < 0:
-    raise ValueError("config.patience, checkpoint_every and consistency_size must be >= 0; got "
-                     f"{cfg.patience}, {cfg.checkpoint_every}, {cfg.consistency_size}")
-  for m in MODIFIERS:
-    if any(v.endswith(m) for v in cfg.variants.split(",")):
-      nested.check_config(_with_mode(cfg, m, cfg.train.copy_and_resolve_references()))
+  nonneg = ("patience", "checkpoint_every", "consistency_size", "arms_per_batch")
+  if any(int(cfg[k]) < 0 for k in nonneg):
+    raise ValueError(f"config.{', '.join(nonneg)} must be >= 0; got "
+                     f"{', '.join(str(cfg[k]) for k in nonneg)}")
+  for v in cfg.variants.split(","):
+    if v in VARIANTS and split_modifiers(v)[1]:
+      nested.check_config(_with_mode(cfg, group_of(v), cfg.train.copy_and_resolve_references()))
   anneal = nested.annealing(cfg.train)
   for v in cfg.lam_sweep or ():
     if not (0 < v <= cfg.train.lam_max if anneal else v >= 0):
@@ -160,15 +174,21 @@ def plan(cfg) -> dict[str, list[Arm]]:
   return {g: arms for g, arms in groups.items() if arms}
 
 
-def _base(group: str) -> str:
-  """The group without its modifier suffix."""
-  return next((group[:-len(m)] for m in MODIFIERS if group.endswith(m)), group)
+def batches(group: str, arms: list[Arm], arms_per_batch: int) -> list[tuple[str, list[Arm]]]:
+  """A group's arms in compiled batches of at most `arms_per_batch` arms (× num_seeds runs; 0:
+  the whole group at once), each with the name of its checkpoint folder: the group's own name
+  for a single batch, 'group.i' for the i-th of several.  Runs are independent, so the split
+  changes the memory a batch asks for (arms × seeds × particles × consistency inputs), not the
+  numbers."""
+  k = arms_per_batch if arms_per_batch > 0 else len(arms)
+  parts = [arms[i:i + k] for i in range(0, len(arms), k)]
+  return [(group if len(parts) == 1 else f"{group}.{i}", p) for i, p in enumerate(parts)]
 
 
 def group_train_config(cfg, group: str):
   """The trainer config shared by a group's arms (method (b): no log Z)."""
   t = cfg.train.copy_and_resolve_references()
-  base = _base(group)
+  base = split_modifiers(group)[0]
   t.form = FORM_OF[base]
   if base == "two_heads":
     t.logz = "none"
@@ -180,17 +200,18 @@ def group_train_config(cfg, group: str):
 def _with_mode(cfg, group: str, t):
   """`t` (a train config) with a modified group's settings: SGLD's mode, step size and
   temperature (cfg.sgld); λ annealing's target, growth and cap (cfg.anneal); the log Z method
-  ('fresh', 'surrogate')."""
-  if group.endswith("_sgld"):
+  ('fresh', 'surrogate'), for each of the group's MODIFIERS."""
+  mods = split_modifiers(group)[1]
+  if "_sgld" in mods:
     t.mode, t.temperature = "sgld", cfg.sgld.temperature
     t.lr_theta1 = t.lr_theta2 = cfg.sgld.lr
     t.lr_decay_steps = 0  # Langevin steps at a fixed η
-  if group.endswith("_anneal"):
+  if "_anneal" in mods:
     a = cfg.anneal
     t.lam_target, t.lam_growth, t.lam_max = a.target, a.growth, a.lam_max
-  if group.endswith("_fresh"):
+  if "_fresh" in mods:
     t.logz = "fresh"
-  if group.endswith("_surrogate"):
+  if "_surrogate" in mods:
     t.logz, t.theta2_param = "surrogate", "centred"
   return t
 
@@ -365,7 +386,7 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
   best = jax.jit(jax.vmap(early_stopping.init))(jparams(state, per, hyper))
   # SGLD groups: the running sum of the heads' predictive probabilities on every test split
   # over the evaluations after burn-in (the posterior-averaged prediction); else just a count
-  sgld = group.endswith("_sgld")
+  sgld = "_sgld" in split_modifiers(group)[1]
   predictive = _predictive_fn(model.apply_fn, splits, np.asarray(seed_of))
   avg = dict(count=jnp.zeros((batch,), jnp.float32))
   if sgld:
@@ -469,8 +490,9 @@ def run(cfg, workdir: str) -> tuple[dict, dict, dict]:
   data, splits, keys = seed_data(cfg)
   results = {}
   for group, arms in groups.items():
-    results.update(run_group(cfg, group, arms, data, splits, keys,
-                             os.path.join(workdir, "runs", group)))
+    for name, part in batches(group, arms, int(cfg.arms_per_batch)):
+      results.update(run_group(cfg, group, part, data, splits, keys,
+                               os.path.join(workdir, "runs", name)))
   runs = {v: results[v] for v in cfg.variants.split(",")}
   sweeps = dict(lam={lam: results[sweep_name(cfg, lam)] for lam in cfg.lam_sweep or ()},
                 kappa={k: results[kappa_name(cfg, k)] for k in cfg.kappa_sweep or ()})

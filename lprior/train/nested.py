@@ -98,7 +98,7 @@ class NestedState:
   track: Any  # TrackingState ('tracking'), else None
   log_z: jax.Array  # current estimate of log Z(θ₁)
   grad_log_z: PyTree  # ∇θ₁ log Z held by 'fresh' between refreshes
-  anchor: Any  # 'surrogate': the θ₁ at which log_z was last updated
+  anchor: Any  # 'surrogate': the θ₁ (`_point`: and λ, while λ anneals) of log_z's last update
   key: jax.Array
   lam: jax.Array  # () the current λ (fixed, or annealed: `lam_target`)
 
@@ -152,9 +152,6 @@ def check_config(cfg) -> None:
       raise ValueError("train.lam_target > 0 anneals λ: it needs lam_growth > 1 and "
                        f"lam_max >= lam > 0; got lam_growth={cfg.lam_growth}, "
                        f"lam_max={cfg.lam_max}, lam={cfg.lam}")
-    if cfg.logz == "surrogate":
-      raise ValueError("train.logz='surrogate' carries log Z at one λ: it cannot anneal λ "
-                       "(train.lam_target must be 0)")
   elif cfg.get("lam_target", 0.0) < 0:
     raise ValueError(f"train.lam_target must be >= 0 (0: λ fixed); got {cfg.lam_target}")
   if cfg.on_cap == "reanchor" and int(cfg.logz_check_particles) < 2:
@@ -368,19 +365,24 @@ def init(key, problem: Problem, theta1, theta2, cfg) -> NestedState:
   elif cfg.logz == "fresh":
     log_z, grad = _fresh(k_init, theta1, lam, problem, cfg)
   return NestedState(theta1, theta2, opt1, opt2, track, jnp.asarray(log_z, jnp.float32), grad,
-                     theta1, k_run, lam)
+                     _point(theta1, lam, cfg), k_run, lam)
 
 
-def _surrogate(state: NestedState, problem: Problem):
+def _surrogate(state: NestedState, problem: Problem, cfg):
   """The post's difference surrogate with θ₂ as the one particle, transported with m(θ₁):
-  Δlog Z ≈ −[E(θ₁, θ₂ + m(θ₁) − m(θ₁ₐ)) − E(θ₁ₐ, θ₂)], ∇θ₁ log Z ≈ −∇θ₁E(θ₁, θ₂ + m(θ₁) − m)."""
-  m_anchor = problem.mean_fn(state.anchor)
+  Δlog Z ≈ −[E_λ(θ₁, θ₂ + m(θ₁) − m(θ₁ₐ)) − E_λₐ(θ₁ₐ, θ₂)], ∇θ₁ log Z ≈ −∇θ₁E_λ(θ₁, θ₂ + m(θ₁) − m)
+  from the anchor (θ₁ₐ, λₐ) of the last update (λₐ = λ unless λ anneals)."""
+  anchor, then = state.anchor, problem
+  if annealing(cfg):
+    anchor, then = state.anchor["theta1"], problem.with_lam(state.anchor["lam"])
+  now = _at_lam(problem, state, cfg)
+  m_anchor = now.mean_fn(anchor)
 
   def moved_energy(t1):
-    return problem.energy_fn(t1, tree_add(state.theta2, tree_sub(problem.mean_fn(t1), m_anchor)))
+    return now.energy_fn(t1, tree_add(state.theta2, tree_sub(now.mean_fn(t1), m_anchor)))
 
   e_new, g = jax.value_and_grad(moved_energy)(state.theta1)
-  delta = -(e_new - problem.energy_fn(state.anchor, state.theta2))
+  delta = -(e_new - then.energy_fn(anchor, state.theta2))
   return state.log_z + delta, tree_scale(g, -1.0)
 
 
@@ -399,8 +401,8 @@ def _logz_at_theta1(state: NestedState, problem: Problem, cfg, step, key):
     return (state.replace(track=track, log_z=info["log_z"]),
             _theta1_part(info["grad_theta1"], cfg), diag)
   if cfg.logz == "surrogate":
-    log_z, grad = _surrogate(state, _at_lam(problem, state, cfg))
-    return state.replace(log_z=log_z, anchor=state.theta1), grad, {}
+    log_z, grad = _surrogate(state, problem, cfg)
+    return state.replace(log_z=log_z, anchor=_point(state.theta1, state.lam, cfg)), grad, {}
   # fresh: refresh every `fresh_every` steps, hold in between
   log_z, grad = jax.lax.cond(step % cfg.fresh_every == 0,
                              lambda: _fresh(key, state.theta1, state.lam, problem, cfg),
