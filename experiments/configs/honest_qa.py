@@ -47,6 +47,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # batches run one after another (0: a whole group at once); memory grows with arms × seeds ×
   # particles × consistency_size (`full`'s chained group at once asked XLA for one 105 GB buffer)
   c.arms_per_batch = 0
+  # batches trained at once, each from its own thread (one process only; the numbers do not
+  # change): a nested group's tracker keeps ~1.25 of 2 cores busy, the rest fills the gaps
+  c.concurrent_groups = 2
   c.model = default_model_config()
   c.model.trunk_features = (32, 32)
   # every arm reads x through two encoders, the human model (A, R, question) and the sensors (S,
