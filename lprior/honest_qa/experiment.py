@@ -487,7 +487,8 @@ def run_group(cfg, group: str, arms: list[Arm], data, splits, keys, workdir: str
 def run(cfg, workdir: str) -> tuple[dict, dict, dict]:
   """Every group of `plan(cfg)`: (runs {variant: (history, final)}, sweeps {'lam': {λ: (history,
   final)}, 'kappa': {κ: ...}}, the simple labeler's accuracy on each test split).  The config is
-  checked before any data are drawn."""
+  checked before any data are drawn; the groups' batches (`batches`) train
+  `concurrent_groups` at a time, each run's numbers those it has alone."""
   groups = plan(cfg)
   data, splits, keys = seed_data(cfg)
   jobs = [(group, name, part) for group, arms in groups.items()
