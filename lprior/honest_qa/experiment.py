@@ -119,14 +119,12 @@ def check(cfg) -> None:
   if not cfg.train.lam >= 0:
     raise ValueError(f"config.train.lam must be >= 0; got {cfg.train.lam}")
   nested.check_config(cfg.train)
-  for key in ("num_seeds", "num_steps", "eval_every", "heldout_size"):
+  for key in ("num_seeds", "num_steps", "eval_every", "heldout_size", "concurrent_groups"):
     if int(cfg[key]) < 1:
       raise ValueError(f"config.{key} must be >= 1; got {cfg[key]}")
-  nonneg = ("patience", "checkpoint_every", "consistency_size", "arms_per_batch",
-            "concurrent_groups")
-  if any(int(cfg[k]) < 0 for k in nonneg):
-    raise ValueError(f"config.{', '.join(nonneg)} must be >= 0; got "
-                     f"{', '.join(str(cfg[k]) for k in nonneg)}")
+  for key in ("patience", "checkpoint_every", "consistency_size", "arms_per_batch"):
+    if int(cfg[key]) < 0:
+      raise ValueError(f"config.{key} must be >= 0; got {cfg[key]}")
   for v in cfg.variants.split(","):
     if v in VARIANTS and split_modifiers(v)[1]:
       nested.check_config(_with_mode(cfg, group_of(v), cfg.train.copy_and_resolve_references()))
@@ -498,7 +496,7 @@ def run(cfg, workdir: str) -> tuple[dict, dict, dict]:
   train = lambda job: run_group(cfg, job[0], job[2], data, splits, keys,
                                 os.path.join(workdir, "runs", job[1]))
   # several processes must issue their collectives in one order: one group at a time there
-  workers = max(1, int(cfg.concurrent_groups)) if jax.process_count() == 1 else 1
+  workers = int(cfg.concurrent_groups) if jax.process_count() == 1 else 1
   with ThreadPoolExecutor(workers) as pool:
     results = {k: v for out in pool.map(train, jobs) for k, v in out.items()}
   runs = {v: results[v] for v in cfg.variants.split(",")}
