@@ -26,6 +26,23 @@ def test_the_z_energy_is_constant_minus_log_z_on_a_quadratic(exact_max_dim):
   np.testing.assert_allclose(np.asarray(e), -float(P.log_z(mu, lam, 1.0)), atol=2e-3)
 
 
+@pytest.mark.parametrize("shift, converged, branch", [(0.0, True, "cholesky"),
+                                                      (0.0, False, "eigh"), (-3.0, True, "eigh")])
+def test_the_dense_l_whitens_and_falls_back_to_clipped_eigenpairs(shift, converged, branch):
+  """L Lᵀ = (I + B)⁻¹ with L⁻¹ its inverse and ½ log det(I + B), from Cholesky at a converged
+  mode; from eigenpairs with λ raised to MIN_EIG where Newton did not converge or I + B is not
+  positive definite (B's smallest eigenvalue 0.5 + shift)."""
+  V = np.linalg.qr(np.random.default_rng(0).normal(size=(6, 6)))[0]
+  lam = np.array([0.5, 1.0, 2.0, 5.0, 20.0, 100.0]) + np.array([shift, 0, 0, 0, 0, 0])
+  L, L_inv, half_logdet = reference._dense_l(jnp.asarray((V * lam) @ V.T), jnp.asarray(converged))
+  lam_used = np.maximum(lam, reference.MIN_EIG)
+  np.testing.assert_allclose(L @ L.T, (V / (1 + lam_used)) @ V.T, atol=1e-5)
+  np.testing.assert_allclose(L_inv @ L, np.eye(6), atol=1e-4)
+  np.testing.assert_allclose(half_logdet, 0.5 * np.log1p(lam_used).sum(), rtol=1e-5)
+  # Cholesky's L is triangular (transposed inverse factor); the eigenpairs' L is symmetric
+  assert (np.abs(np.tril(np.asarray(L), -1)).max() < 1e-6) == (branch == "cholesky")
+
+
 def test_laplace_start_is_exact_on_the_stiff_quadratic_where_the_prior_start_fails():
   P = q.make(jax.random.key(0), 200, rank=32, diag=1 / 200, diag_spread=1.0)  # the bench's
   lam, mean = 1000.0, jnp.zeros(200)

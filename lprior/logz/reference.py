@@ -9,8 +9,11 @@ L = (I + s²H)^{−½} = I + Σ_i ((1 + λ_i)^{−½} − 1) v_i v_iᵀ, turns l
 which is exact for any invertible L (so clipping λ or keeping only the top k pairs costs
 efficiency, never correctness) and constant, = −log Z, when E is quadratic and every pair is
 kept: the tempered SMC then starts at the answer and corrects only what is not Gaussian.
-All eigenpairs (dense Hessian) for d ≤ exact_max_dim; above it the top `lanczos_rank` Ritz pairs
-(the complement keeps the prior's scale).
+For d ≤ exact_max_dim the dense Hessian gives L = C^{−T} from the Cholesky factor C Cᵀ = I + s²H
+(any L with L Lᵀ = (I + s²H)^{−1} serves; Cholesky is ~8× cheaper than the eigendecomposition,
+which is kept for a mode Newton did not reach or a Hessian that is not positive definite), kept
+as a dense matrix so that L z is one product; above it the top `lanczos_rank` Ritz pairs (the
+complement keeps the prior's scale).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class Reference(NamedTuple):
   half_logdet: jax.Array  # ½ Σ log(1 + λ_i) = −log det L
   newton_converged: jax.Array
   num_grad: jax.Array  # value-and-gradient evaluations (an HVP counted as 2) spent fitting it
+  lmat: jax.Array | None = None  # (d, d) L itself (dense fit; then vecs and shrink are empty)
+  lmat_inv: jax.Array | None = None  # (d, d) L⁻¹ (dense fit)
 
 
 def fit(key: jax.Array, energy: Callable[[Vec], jax.Array], mu: Vec, s, cfg: LaplaceConfig,
@@ -44,29 +49,55 @@ def fit(key: jax.Array, energy: Callable[[Vec], jax.Array], mu: Vec, s, cfg: Lap
   nt = newton_mode(energy, mu, s, cfg, dense, start)
   if dense:
     H = jax.hessian(energy)(nt.x)
-    lam, V = jnp.linalg.eigh(s**2 * 0.5 * (H + H.T))
-    n_fit = 2 * d
-  else:
-    k = min(cfg.lanczos_rank, d)
-    m = min(d, 2 * k + 10 if cfg.lanczos_iters is None else max(cfg.lanczos_iters, k))
-    hvp = hvp_at(energy, nt.x)
-    vals, vecs = lz.eigenpairs(lambda v: s**2 * hvp(v), jax.random.normal(key, (d,), mu.dtype),
-                               m, jax.random.fold_in(key, 1))
-    lam, V = vals[:k], vecs[:, :k]
-    n_fit = 2 * m
-  lam = jnp.maximum(jnp.where(jnp.isfinite(lam), lam, 0.0), MIN_EIG)
-  return Reference(nt.x, V, jax.lax.rsqrt(1.0 + lam) - 1.0, 0.5 * jnp.sum(jnp.log1p(lam)),
-                   nt.converged, nt.n_grad + n_fit)
+    lmat, lmat_inv, half_logdet = _dense_l(s**2 * 0.5 * (H + H.T), nt.converged)
+    empty = jnp.zeros((d, 0), mu.dtype)
+    return Reference(nt.x, empty, empty[0], half_logdet, nt.converged, nt.n_grad + 2 * d,
+                     lmat, lmat_inv)
+  k = min(cfg.lanczos_rank, d)
+  m = min(d, 2 * k + 10 if cfg.lanczos_iters is None else max(cfg.lanczos_iters, k))
+  hvp = hvp_at(energy, nt.x)
+  vals, vecs = lz.eigenpairs(lambda v: s**2 * hvp(v), jax.random.normal(key, (d,), mu.dtype),
+                             m, jax.random.fold_in(key, 1))
+  lam = _clip(vals[:k])
+  return Reference(nt.x, vecs[:, :k], jax.lax.rsqrt(1.0 + lam) - 1.0,
+                   0.5 * jnp.sum(jnp.log1p(lam)), nt.converged, nt.n_grad + 2 * m)
+
+
+def _clip(lam: Vec) -> Vec:
+  """Eigenvalues of s²H with non-finite ones set to 0 and non-convex ones raised to MIN_EIG."""
+  return jnp.maximum(jnp.where(jnp.isfinite(lam), lam, 0.0), MIN_EIG)
+
+
+def _dense_l(B: jax.Array, converged) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """(L, L⁻¹, ½ log det(I + B)) for B = s²H (d, d): L = C^{−T} from C Cᵀ = I + B where that
+  factor exists at a converged mode, else L = V diag((1 + λ)^{−½}) Vᵀ with λ clipped at MIN_EIG."""
+  eye = jnp.eye(B.shape[0], dtype=B.dtype)
+  C = jnp.linalg.cholesky(eye + B)
+
+  def by_cholesky(_):
+    c_inv = jax.scipy.linalg.solve_triangular(C, eye, lower=True)
+    return c_inv.T, C.T, jnp.sum(jnp.log(jnp.diagonal(C)))
+
+  def by_eigh(_):
+    lam, V = jnp.linalg.eigh(B)
+    lam = _clip(lam)
+    return ((V * jax.lax.rsqrt(1.0 + lam)) @ V.T, (V * jnp.sqrt(1.0 + lam)) @ V.T,
+            0.5 * jnp.sum(jnp.log1p(lam)))
+  return jax.lax.cond(jnp.all(jnp.isfinite(C)) & converged, by_cholesky, by_eigh, None)
 
 
 def _apply_l(ref: Reference, v: Vec) -> Vec:
-  """L v = v + V diag(shrink) Vᵀ v."""
+  """L v: the dense L, or v + V diag(shrink) Vᵀ v."""
+  if ref.lmat is not None:
+    return ref.lmat @ v
   return v + ref.vecs @ (ref.shrink * (ref.vecs.T @ v))
 
 
 def to_z(ref: Reference, s, x: Vec) -> Vec:
-  """z = L⁻¹(x − x*)/s, with L⁻¹ = I + V diag((1 + λ)^{½} − 1) Vᵀ."""
+  """z = L⁻¹(x − x*)/s: the dense L⁻¹, or I + V diag((1 + λ)^{½} − 1) Vᵀ."""
   v = (x - ref.mode) / s
+  if ref.lmat_inv is not None:
+    return ref.lmat_inv @ v
   return v + ref.vecs @ ((1.0 / (1.0 + ref.shrink) - 1.0) * (ref.vecs.T @ v))
 
 

@@ -293,7 +293,7 @@ def anneal_step(carry: _Carry, beta_new, key, ctx: _Ctx) -> _Carry:
   ess_t = pt.ess(log_w_g)
   p = p._replace(log_w=pt.local(log_w_g, ctx.n_local, ctx.axis))
   if ctx.cfg.waste_free > 1:
-    p, step_size, acc = waste_free_move(key, p, log_w_g, beta_new, carry.step_size, ctx)
+    p, step_size, acc = waste_free_move(k_move, p, log_w_g, beta_new, carry.step_size, ctx)
     did = jnp.ones((), bool)
   else:
     resample = ctx.cfg.resample_threshold if ctx.cfg.resample else 0.0
