@@ -274,6 +274,10 @@ def plot_real_errors(results, path: str | None = None):
   for ax, (task, method, c) in zip(axes[0], panels):
     size, err = np.asarray(c["size"]), np.asarray(c["has_error"], bool)
     sizes = np.unique(size[err])
+    ax.set_title(f"M's real errors, {task} ({method})", fontsize=9)
+    if not sizes.size:  # M was right at every node of every tree: nothing to find
+      ax.text(0.5, 0.5, "no tree has an error", ha="center", va="center", transform=ax.transAxes)
+      continue
     for score, color in colors.items():
       cost = np.asarray(c[score], float)
       ax.plot(sizes, np.nanmean(_per_size(cost, size, sizes, err), 0), "o-", ms=3,
@@ -281,7 +285,6 @@ def plot_real_errors(results, path: str | None = None):
     ax.plot(sizes, np.log2(sizes + 1), "k:", lw=1, label="log2(n + 1)")
     ax.set_xlabel("tree size n (nodes)")
     ax.set_ylabel("unfoldings to find M's error")
-    ax.set_title(f"M's real errors, {task} ({method})", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
   return save_figure(fig, path)

@@ -139,3 +139,17 @@ def test_report_averages_over_trees_with_an_error():
   assert r["unfoldings"] == "3.00 ± 1.00"      # seeds: mean(1, 2, 3) = 2, mean(3, 4, 5) = 4
   assert r["on cancelling"] == "3.00 ± 2.00"   # seeds: 1 and 5
   assert r["trees with an error"] == "0.750 ± 0.000"
+
+
+def test_report_of_an_m_without_errors_plots_and_tabulates(tmp_path):
+  """An M right at every node of every tree (a task it has learnt): the rows say 0 trees with an
+  error and '—' unfoldings, and the plot says so instead of failing on an empty size list."""
+  from experiments import amplification_report as report
+  costs = {s: np.full((2, 3), 1.0) for s in real_errors.SCORES}
+  costs.update(size=np.full((2, 3), 3), has_error=np.zeros((2, 3), bool),
+               cancels=np.zeros((2, 3), bool), root_wrong=np.zeros((2, 3)))
+  results = {"real_errors": {"t": {"adversary": costs}}}
+  rows = report.real_error_rows(results)
+  assert rows[0]["trees with an error"] == "0.000 ± 0.000" and rows[0]["unfoldings"] == "—"
+  report.plot_real_errors(results, str(tmp_path / "real_errors.png"))
+  assert (tmp_path / "real_errors.png").stat().st_size > 0
