@@ -32,9 +32,12 @@ print("HCH answer", answer[0], "true", t.solve(q)[0], "| asks", calls.ask, "comb
     new_markdown_cell("""## Tasks of uneven difficulty (issue 15)
 Where M's errors on one subquestion persist, an adversary can matter: a chained sum splits off a
 trivial first element from the hard rest; a Zipf lookup sums values of a fixed table at keys
-whose rare ones M keeps getting wrong; a mixed expression has ops ('left' makes a half
-irrelevant) whose difficulty shows only in the content."""),
+whose rare ones M keeps getting wrong; a pooled lookup draws each key from a few common keys or
+thousands of rare ones, so a rare key (wrong in M's answer) sits in either half of many
+questions; a mixed expression has ops ('left' makes a half irrelevant) whose difficulty shows
+only in the content."""),
     new_code_cell("""for t in (tasks.ChainSum(m=3, length=4), tasks.ZipfLookup(m=5, log2_len=2),
+          tasks.PooledLookup(m=5, num_keys=4096, common_keys=16, common_share=0.9),
           tasks.MixedOps(m=5, log2_len=2)):
   q = t.sample(key(2), 1)
   print(t.name, q[0], "->", *(s[0] for s in t.decompose(q)), "| answer", t.solve(q)[0],

@@ -1,4 +1,5 @@
-"""The amplification tasks with uneven difficulty: ChainSum, ZipfLookup, MixedOps (tasks.py)."""
+"""The amplification tasks with uneven difficulty: ChainSum, ZipfLookup, PooledLookup, MixedOps
+(tasks.py)."""
 
 import functools
 import itertools
@@ -17,6 +18,7 @@ jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)  # compiling dom
 
 NEW_TASKS = [tasks.ChainSum(m=3, length=5),
              tasks.ZipfLookup(m=5, log2_len=3, num_keys=16, zipf_a=1.2, table_seed=3),
+             tasks.PooledLookup(m=5, log2_len=2, num_keys=64, common_keys=4, table_seed=3),
              tasks.MixedOps(m=7, log2_len=3, p_easy=0.5)]
 
 
@@ -149,6 +151,27 @@ def test_zipf_key_frequencies():
   se = np.sqrt(n * p * (1 - p))
   assert np.all(np.abs(counts - n * p) < 4 * se), (counts, n * p)
   np.testing.assert_allclose(tasks.ZipfLookup(zipf_a=0).key_probs(), np.full(64, 1 / 64))
+
+
+def test_pooled_key_frequencies_and_table():
+  """Each position draws the common pool with probability common_share, then a key uniformly
+  in its pool (binomial bounds at 4 SE); the table is the one ZipfLookup keys with that seed."""
+  t = tasks.PooledLookup(m=5, log2_len=2, num_keys=40, common_keys=8, common_share=0.7)
+  keys = np.asarray(_sample(t, KEY(5), 5000))[:, 1:].ravel()  # 20k keys
+  p = t.key_probs()
+  np.testing.assert_allclose(p[:8], 0.7 / 8)
+  np.testing.assert_allclose(p[8:], 0.3 / 32)
+  np.testing.assert_allclose(np.exp(np.asarray(t.key_log_probs())), p, rtol=1e-5)
+  counts, n = np.bincount(keys, minlength=40), keys.size
+  assert np.all(np.abs(counts - n * p) < 4 * np.sqrt(n * p * (1 - p))), (counts, n * p)
+  rare = (keys >= 8).mean()
+  assert abs(rare - 0.3) < 4 * np.sqrt(0.3 * 0.7 / n)
+  np.testing.assert_array_equal(np.asarray(t.table), np.asarray(
+      tasks.ZipfLookup(m=5, num_keys=40, table_seed=0).table))
+  assert t.name == "pooled_mod5_len4_keys40_common8x0.7_seed0"
+  for bad in (dict(common_keys=40), dict(common_keys=0), dict(common_share=1.5)):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+      tasks.PooledLookup(num_keys=40, **bad)
 
 
 def test_zipf_table_and_base_answer():

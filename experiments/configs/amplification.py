@@ -3,10 +3,12 @@ Presets: smoke (< 60 s on 2 CPU cores), default (≤ 10 min on 2 cores), full.
 
 Tasks: the uneven-difficulty ones, where M's errors on one subquestion persist (chain: a trivial
 first element plus the hard remainder; lookup: Zipf-distributed keys of a fixed table, rare
-keys stay wrong; mixed: a balanced expression whose ops make some halves irrelevant), one that
-needs the post's step-5 loop (chase: T**k(x) through a fixed permutation; the second leg is a
-new subquestion returned by the combine of the first), and the uniform-difficulty contrast
-(sum: Σ mod m in halves; perm: permutation powering).  Methods with imitators (iterate,
+keys stay wrong; pooled: a lookup whose keys come from 16 common and thousands of rare ones, so
+a rare key M has not learnt sits in either half of a fifth of the questions; mixed: a balanced
+expression whose ops make some halves irrelevant), one that needs the post's step-5 loop
+(chase: T**k(x) through a fixed permutation; the second leg is a new subquestion returned by the
+combine of the first), and the uniform-difficulty contrast (sum: Σ mod m in halves; perm:
+permutation powering).  Methods with imitators (iterate,
 iterate_shared) do not run on chase, and the real-error search neither: the report says so.
 
   python3 -m experiments.amplification --config=experiments/configs/amplification.py:smoke \
@@ -38,7 +40,7 @@ METHODS = CORE + ("adversary_roots", "confidence_roots", "adversary_cold", "iter
 
 # Default training steps per task kind, from pilots (BUILD_NOTES): where random reaches 0.8
 # (chain) or every method's accuracy has flattened (lookup, mixed).
-STEPS = dict(chain=1000, lookup=2000, mixed=2000, chase=1000, sum=2000, perm=400)
+STEPS = dict(chain=1000, lookup=2000, pooled=2000, mixed=2000, chase=1000, sum=2000, perm=400)
 
 
 def _set_steps(c: ml_collections.ConfigDict, n: int) -> None:
@@ -57,6 +59,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.chain = ml_collections.ConfigDict(dict(m=3, length=6))      # Σ of 6 mod 3, peeled one by one
   c.lookup = ml_collections.ConfigDict(dict(m=5, log2_len=2, num_keys=128, zipf_a=1.0,
                                             table_seed=0))      # Σ of 4 table values mod 5
+  # T[k1] + T[k2] mod 5, each key from 16 common keys (90% of draws) or 4,080 rare ones (each
+  # drawn ~3 times in 2,000 steps): 19% of questions hold a rare key that M keeps getting wrong
+  c.pooled = ml_collections.ConfigDict(dict(m=5, log2_len=1, num_keys=4096, common_keys=16,
+                                            common_share=0.9, table_seed=0))
   c.mixed = ml_collections.ConfigDict(dict(m=5, log2_len=2, p_easy=0.5))  # 4 leaves, 3 ops
   c.chase = ml_collections.ConfigDict(dict(n=128, max_steps=8, table_seed=0))  # T**8(x), |T| = 128
   c.sum = ml_collections.ConfigDict(dict(m=3, log2_len=3))      # Σ of 8 numbers mod 3
@@ -114,8 +120,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   elif preset == "full":
     c.num_seeds, c.eval_every, c.batch_size = 5, 250, 64
     _set_steps(c, 6000)
-    c.tasks, c.methods, c.adv_widths = ("chain,lookup,mixed,chase,sum,perm", ",".join(METHODS),
-                                        (16, 256))
+    c.tasks = "chain,lookup,pooled,mixed,chase,sum,perm"
+    c.methods, c.adv_widths = ",".join(METHODS), (16, 256)
+    c.pooled.num_keys = 24576  # each rare key still drawn ~3 times in 6,000 steps of 64
     c.real_errors.methods = "adversary,adversary_answer"
     c.hidden, c.critic_hidden, c.imitator_hidden = (256, 256), (128, 128), (128, 128)
     c.sum.log2_len, c.perm.n, c.perm.max_power = 3, 5, 16

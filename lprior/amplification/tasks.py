@@ -330,23 +330,17 @@ def _lookup_table(m: int, num_keys: int, seed: int) -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True)
-class ZipfLookup(SumMod):
+class _TableLookup(SumMod):
   """Σ_{i < 2**level} T[k_i] mod m for a fixed random table T (key -> [0, m)) that the human
-  knows, with keys drawn with P(k = j) ∝ (j + 1)**−zipf_a; halves the list like SumMod.  A model
-  sees rare keys rarely, so its errors on them persist."""
+  knows; halves the list like SumMod.  Subclasses say how keys are drawn (`key_probs`)."""
   log2_len: int = 2
   num_keys: int = 64
-  zipf_a: float = 1.2
   table_seed: int = 0
 
   def __post_init__(self):
     super().__post_init__()
     _check_ranges(self, num_keys=(2, 10 ** 5), table_seed=(0, 2 ** 32 - 1))
-    _check_real(self, zipf_a=(0.0, math.inf))
 
-  kind = "lookup"
-  name = property(lambda self: f"lookup_mod{self.m}_len{2 ** self.log2_len}_keys{self.num_keys}"
-                               f"_zipf{self.zipf_a:g}_seed{self.table_seed}")
   q_vocab = property(lambda self: max(self.num_keys, self.log2_len + 1))
 
   @property
@@ -354,21 +348,73 @@ class ZipfLookup(SumMod):
     """T   (num_keys,) int32 in [0, m): np.random.default_rng(table_seed).integers(0, m)."""
     return jnp.asarray(_lookup_table(self.m, self.num_keys, self.table_seed))
 
-  def key_log_probs(self) -> jax.Array:
-    """log P(key = j) = −zipf_a log(j + 1) − log Σ_i (i + 1)**−zipf_a   (num_keys,) float32."""
-    logits = -self.zipf_a * jnp.log(jnp.arange(1, self.num_keys + 1, dtype=jnp.float32))
-    return logits - jax.scipy.special.logsumexp(logits)
-
   def key_probs(self) -> np.ndarray:
-    """P(key = j) ∝ (j + 1)**−zipf_a   (num_keys,) float64, computed in numpy."""
-    p = np.arange(1, self.num_keys + 1, dtype=np.float64) ** -float(self.zipf_a)
-    return p / p.sum()
+    """P(key = j)   (num_keys,) float64, computed in numpy."""
+    raise NotImplementedError
+
+  def key_log_probs(self) -> jax.Array:
+    """log P(key = j)   (num_keys,) float32."""
+    return jnp.asarray(np.log(self.key_probs()), jnp.float32)
 
   def _entries(self, key, shape):
     return jax.random.categorical(key, self.key_log_probs(), shape=shape).astype(jnp.int32)
 
   def _values(self, x):
     return jnp.take(self.table, x, mode="clip")
+
+
+@dataclasses.dataclass(frozen=True)
+class ZipfLookup(_TableLookup):
+  """A table lookup with keys drawn with P(k = j) ∝ (j + 1)**−zipf_a.  A model sees rare keys
+  rarely, so its errors on them persist."""
+  zipf_a: float = 1.2
+
+  def __post_init__(self):
+    super().__post_init__()
+    _check_real(self, zipf_a=(0.0, math.inf))
+
+  kind = "lookup"
+  name = property(lambda self: f"lookup_mod{self.m}_len{2 ** self.log2_len}_keys{self.num_keys}"
+                               f"_zipf{self.zipf_a:g}_seed{self.table_seed}")
+
+  def key_log_probs(self) -> jax.Array:
+    """log P(key = j) = −zipf_a log(j + 1) − log Σ_i (i + 1)**−zipf_a   (num_keys,) float32."""
+    logits = -self.zipf_a * jnp.log(jnp.arange(1, self.num_keys + 1, dtype=jnp.float32))
+    return logits - jax.scipy.special.logsumexp(logits)
+
+  def key_probs(self) -> np.ndarray:
+    """P(key = j) ∝ (j + 1)**−zipf_a."""
+    p = np.arange(1, self.num_keys + 1, dtype=np.float64) ** -float(self.zipf_a)
+    return p / p.sum()
+
+
+@dataclasses.dataclass(frozen=True)
+class PooledLookup(_TableLookup):
+  """A table lookup with keys from two pools: the first `common_keys` keys share `common_share`
+  of the draws uniformly, the other num_keys − common_keys share the rest.  Each position of a
+  question draws its pool at random, so the rare keys (seen a handful of times in training, at
+  the defaults) sit in either half, and they are common *as a class*: M's errors on them persist
+  in one subquestion of many questions, found only by reading the content."""
+  log2_len: int = 1
+  num_keys: int = 4096
+  common_keys: int = 16
+  common_share: float = 0.5
+
+  def __post_init__(self):
+    super().__post_init__()
+    _check_ranges(self, common_keys=(1, self.num_keys - 1))
+    _check_real(self, common_share=(0.0, 1.0))
+
+  kind = "pooled"
+  name = property(lambda self: f"pooled_mod{self.m}_len{2 ** self.log2_len}_keys{self.num_keys}"
+                               f"_common{self.common_keys}x{self.common_share:g}"
+                               f"_seed{self.table_seed}")
+
+  def key_probs(self) -> np.ndarray:
+    """common_share / common_keys on the common pool, the rest spread over the rare pool."""
+    rare = self.num_keys - self.common_keys
+    return np.concatenate([np.full(self.common_keys, self.common_share / self.common_keys),
+                           np.full(rare, (1.0 - self.common_share) / rare)])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -527,13 +573,14 @@ class PointerChase(Task):
 
 
 TASKS = {"sum": SumMod, "perm": PermPower, "chain": ChainSum, "lookup": ZipfLookup,
-         "mixed": MixedOps, "chase": PointerChase}
+         "pooled": PooledLookup, "mixed": MixedOps, "chase": PointerChase}
 
 
 def make_task(kind: str, **kwargs) -> Task:
   """'sum' (SumMod: m, log2_len), 'perm' (PermPower: n, max_power), 'chain' (ChainSum: m,
-  length), 'lookup' (ZipfLookup: m, log2_len, num_keys, zipf_a, table_seed), 'mixed' (MixedOps:
-  m, log2_len, p_easy) or 'chase' (PointerChase: n, max_steps, table_seed)."""
+  length), 'lookup' (ZipfLookup: m, log2_len, num_keys, zipf_a, table_seed), 'pooled'
+  (PooledLookup: m, log2_len, num_keys, common_keys, common_share, table_seed), 'mixed'
+  (MixedOps: m, log2_len, p_easy) or 'chase' (PointerChase: n, max_steps, table_seed)."""
   if kind not in TASKS:
     raise ValueError(f"unknown task {kind!r}; expected one of {sorted(TASKS)}")
   return TASKS[kind](**kwargs)
