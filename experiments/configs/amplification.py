@@ -8,8 +8,8 @@ a rare key M has not learnt sits in either half of a fifth of the questions; mix
 expression whose ops make some halves irrelevant), one that needs the post's step-5 loop
 (chase: T**k(x) through a fixed permutation; the second leg is a new subquestion returned by the
 combine of the first), and the uniform-difficulty contrast (sum: Σ mod m in halves; perm:
-permutation powering).  Methods with imitators (iterate,
-iterate_shared) do not run on chase, and the real-error search neither: the report says so.
+permutation powering).  Methods with imitators (iterate, iterate_shared) do not run on chase,
+and the real-error search neither: the report says so.
 
   python3 -m experiments.amplification --config=experiments/configs/amplification.py:smoke \
       --workdir=/tmp/amp [--config.num_seeds=5 ...]

@@ -398,7 +398,7 @@ class PooledLookup(_TableLookup):
   log2_len: int = 1
   num_keys: int = 4096
   common_keys: int = 16
-  common_share: float = 0.5
+  common_share: float = 0.9
 
   def __post_init__(self):
     super().__post_init__()

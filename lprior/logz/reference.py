@@ -10,7 +10,7 @@ which is exact for any invertible L (so clipping λ or keeping only the top k pa
 efficiency, never correctness) and constant, = −log Z, when E is quadratic and every pair is
 kept: the tempered SMC then starts at the answer and corrects only what is not Gaussian.
 For d ≤ exact_max_dim the dense Hessian gives L = C^{−T} from the Cholesky factor C Cᵀ = I + s²H
-(any L with L Lᵀ = (I + s²H)^{−1} serves; Cholesky is ~8× cheaper than the eigendecomposition,
+(any L with L Lᵀ = (I + s²H)^{−1} serves; Cholesky is ~7× cheaper than the eigendecomposition,
 which is kept for a mode Newton did not reach or a Hessian that is not positive definite), kept
 as a dense matrix so that L z is one product; above it the top `lanczos_rank` Ritz pairs (the
 complement keeps the prior's scale).
