@@ -74,8 +74,9 @@ def test_quick_training_memory_and_scaling_benches(tmp_path):
   res = _quick(tmp_path, "--config.benchmarks=training,memory,scaling")
   for f in ("scaling.png", "memory.png"):
     assert (tmp_path / f).stat().st_size > 0, f
-  rows = res["scaling"]["rows"]
-  np.testing.assert_allclose([r["log_z"] for r in rows], rows[0]["log_z"], rtol=1e-4)
+  rows = res["scaling"]["rows"]  # float64 workers (quick): every layout, the same log Z
+  assert {r["dtype"] for r in rows} == {"float64"}
+  np.testing.assert_allclose([r["log_z"] for r in rows], rows[0]["log_z"], rtol=1e-9)
   assert rows[0]["devices"] == 1 and rows[0]["efficiency"] == 1.0
   assert rows[-1]["processes"] == 2
   for g in res["memory"]["grid"]:
@@ -109,3 +110,41 @@ def test_spike_holds_its_share_and_a_missed_spike_costs_log_of_the_slab_share():
   np.testing.assert_allclose(parts - prob.exact_log_z, np.log([0.1, 0.9]), atol=1e-9)
   with pytest.raises(ValueError, match="unknown problem kind"):
     problems.make(5, 1.0, kind="banana")
+
+
+def test_logz_network_rows_summarise_each_method_against_the_references():
+  """Per (λ, step, method): mean error ± SE over repeats, the share of runs whose |z| ≤ 2, the
+  share flagged unreliable, median SE and wall; auto's choice carried through."""
+  from experiments.bench.report import logz_network_rows
+  row = lambda name, err, z, ok, choice="": dict(method=name, error=err, stderr=0.1, z=z,
+                                                 reliable=ok, wall_s=2.0, choice=choice)
+  res = {"cells": [dict(lam=10.0, step=300, dim=4346, ref=-5.0, ref_se=0.05, refs_agree=True,
+                        rows=[row("smc", 0.1, 0.9, True), row("smc", 0.3, 2.7, False),
+                              row("smc", -0.1, -0.9, True),
+                              row("auto", 0.0, 0.0, True, "laplace"),
+                              row("laplace", 0.5, 5.0, None)])]}
+  smc, auto, laplace = logz_network_rows(res)
+  assert (smc["method"], smc["d"], smc["step"]) == ("smc", 4346, 300)
+  np.testing.assert_allclose(smc["mean_error"], 0.1)
+  np.testing.assert_allclose(smc["error_se"], np.std([0.1, 0.3, -0.1], ddof=1) / np.sqrt(3))
+  np.testing.assert_allclose([smc["covered"], smc["unreliable"]], [2 / 3, 1 / 3])
+  assert auto["choice"] == "laplace" and np.isnan(auto["error_se"]) and auto["covered"] == 1.0
+  assert np.isnan(laplace["unreliable"]) and laplace["covered"] == 0.0  # it has no flag
+
+
+@pytest.mark.slow
+def test_logz_network_bench_runs_on_the_main_jobs_network():
+  """λ = 10 at θ₁ where training starts (d ≈ 4k): the references agree, SMC and auto are within
+  3 combined SE of them, and nested sampling is left out by name at this dimension (~80 s)."""
+  import ml_collections
+
+  from experiments.bench import logz_network
+  c = ml_collections.ConfigDict(dict(logz_network=dict(
+      preset="default", lams=(10.0,), train_steps=0, particles=256, mcmc_steps=8, repeats=1,
+      methods="smc,auto,ns", ref_particles=256, ref_max_particles=512, ref_mcmc_steps=8,
+      ref_check_mcmc_steps=32, min_cosine=0.9)))
+  (cell,) = logz_network.run(c)["cells"]
+  assert cell["refs_agree"] and cell["dim"] > logz_network.NS_MAX_DIM
+  assert sorted(r["method"] for r in cell["rows"]) == ["auto", "smc"]
+  for r in cell["rows"]:
+    assert abs(r["z"]) <= 3, r

@@ -30,7 +30,7 @@ _CONFIG, _WORKDIR = define_flags("bench", "where the tables, JSON and plots go")
 
 def main(argv):
   del argv
-  from experiments.bench import (coverage, logz_accuracy, memory, report, scaling,
+  from experiments.bench import (coverage, logz_accuracy, logz_network, memory, report, scaling,
                                  tracking_feedback, tracking_network, training_overhead)
   from experiments.common.report import write_json
 
@@ -43,7 +43,8 @@ def main(argv):
                  tracking_feedback=lambda: tracking_feedback.run(cfg),
                  training=lambda: training_overhead.run(cfg),
                  scaling=lambda: scaling.run(cfg), memory=lambda: memory.run(cfg),
-                 tracking_network=lambda: tracking_network.run(cfg))
+                 tracking_network=lambda: tracking_network.run(cfg),
+                 logz_network=lambda: logz_network.run(cfg))
   unknown = set(only) - set(runners)
   if unknown:
     raise ValueError(f"config.benchmarks names unknown benchmarks {sorted(unknown)}; "

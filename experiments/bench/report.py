@@ -145,6 +145,30 @@ def tracking_network_rows(tn: dict) -> tuple[list[dict], list[dict]]:
   return per, cells
 
 
+def logz_network_rows(res: dict) -> list[dict]:
+  """Per (λ, step, method): mean error ± SE over repeats, median reported SE, coverage of
+  ±2 SE (own and the references' combined), share flagged unreliable, median wall."""
+  out = []
+  for cell in res["cells"]:
+    by = {}
+    for r in cell["rows"]:
+      by.setdefault(r["method"], []).append(r)
+    for name, rs in by.items():
+      err = np.array([r["error"] for r in rs])
+      out.append(dict(lam=cell["lam"], step=cell["step"], d=cell["dim"], method=name,
+                      ref=cell["ref"], ref_se=cell["ref_se"], refs_agree=cell["refs_agree"],
+                      mean_error=float(err.mean()),
+                      error_se=float(err.std(ddof=1) / np.sqrt(len(err))) if len(err) > 1
+                      else float("nan"),
+                      median_stderr=float(np.median([r["stderr"] for r in rs])),
+                      covered=float(np.mean([abs(r["z"]) <= 2 for r in rs])),
+                      unreliable=float(np.mean([not r["reliable"] for r in rs]))
+                      if rs[0]["reliable"] is not None else float("nan"),  # no flag (laplace)
+                      wall_s=float(np.median([r["wall_s"] for r in rs])),
+                      choice=rs[0]["choice"]))
+  return out
+
+
 def tables(results: dict) -> str:
   """The markdown report of whatever benchmarks ran."""
   parts = [f"# Benchmarks ({results['preset']}; {results['machine']})"]
@@ -198,6 +222,10 @@ def tables(results: dict) -> str:
     parts += ["## Tracked log Z and ∇θ₁ log Z on the honest-QA network, against two fresh SMC "
               f"references (plain SGD {1e3 * results['tracking_network']['plain_step_s']:.2f} "
               "ms/step)", markdown_table(cells), markdown_table(per)]
+  if "logz_network" in results:
+    parts += ["## Every log Z estimator on the honest-QA network's energy, against two agreeing "
+              "fresh SMC references (mean error ± SE over repeats; covered: |z| ≤ 2)",
+              markdown_table(logz_network_rows(results["logz_network"]))]
   return "\n\n".join(p for p in parts if p)
 
 

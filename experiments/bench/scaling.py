@@ -4,7 +4,9 @@ Each configuration runs in its own process(es) (the device count is fixed when J
 2, 4 and 8 forced CPU devices in one process, and 2 processes x 4 devices over jax.distributed
 (gloo on 127.0.0.1).  Efficiency = throughput / (devices x one-device throughput).  On a machine
 with fewer cores than devices, the forced devices share cores, so efficiency must fall past the
-core count: the table shows the core count beside it.
+core count: the table shows the core count beside it.  With `x64` the workers run in float64,
+where every layout gives the same log Z (in float32 a flipped accept/resample decision can move
+it: BUILD_NOTES, issue 17 item 4); the timings are float32's otherwise.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ def _port() -> int:
     return s.getsockname()[1]
 
 
-def _launch(devices, dim, n, steps, processes=1) -> dict:
+def _launch(devices, dim, n, steps, processes=1, x64=False) -> dict:
   with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, "out.json")
     base = [sys.executable, "-m", "experiments.bench.scaling_worker", out, str(devices), str(dim),
             str(n), str(steps)]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_ENABLE_X64")}
+    if x64:
+      env["JAX_ENABLE_X64"] = "1"
     if os.environ.get("XLA_FLAGS", "").find("xla_backend_optimization_level") >= 0:
       env["XLA_FLAGS"] = FAST_COMPILE_FLAGS  # keep the caller's compile mode, not its devices
     port = _port()
@@ -52,7 +56,7 @@ def run(cfg, log=print) -> dict:
   c = cfg.scaling
   rows = []
   for devices, processes in [(d, 1) for d in c.devices] + ([(4, 2)] if c.multiprocess else []):
-    r = _launch(devices, c.dim, c.num_particles, c.steps, processes)
+    r = _launch(devices, c.dim, c.num_particles, c.steps, processes, c.get("x64", False))
     rows.append(r)
   one = next(r for r in rows if r["devices"] == 1)
   for r in rows:

@@ -43,6 +43,7 @@ def main(argv):
   per_update = n * (opts["num_mcmc_steps"] + 3)  # value+grad at θ₁′, MALA steps, refresh, ∇θ₁E
   step_s = float(np.median(times))
   result = dict(devices=jax.device_count(), processes=jax.process_count(), dim=dim,
+                dtype=str(info["log_z"].dtype),
                 num_particles=n, step_s=step_s, grads_per_s=per_update / step_s,
                 log_z=float(jax.device_get(info["log_z"]) if info["log_z"].is_fully_addressable
                             else info["log_z"].addressable_data(0)))

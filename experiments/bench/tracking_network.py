@@ -245,13 +245,18 @@ def cells(c) -> list[dict]:
   return out
 
 
+def one_seed(preset: str, train: dict | None = None):
+  """(the honest-QA config at `preset` with one seed and `train`'s overrides, that seed's data)."""
+  cfg_hq = honest_qa_config(preset)
+  cfg_hq.num_seeds = 1
+  cfg_hq.train.update(train or {})
+  data, _, _ = hq.seed_data(cfg_hq)
+  return cfg_hq, jax.tree.map(lambda x: x[0], data)
+
+
 def run(cfg, log=print) -> dict:
   c = cfg.tracking_network
-  cfg_hq = honest_qa_config(c.preset)
-  cfg_hq.num_seeds = 1
-  cfg_hq.train.update({k: v for k, v in c.train.to_dict().items() if v is not None})
-  data, _, _ = hq.seed_data(cfg_hq)
-  data = jax.tree.map(lambda x: x[0], data)
+  cfg_hq, data = one_seed(c.preset, {k: v for k, v in c.train.to_dict().items() if v is not None})
   base = plain_step_s(cfg_hq, data, 30)
   log(f"  plain SGD: {base * 1e3:.2f} ms/step")
   results = []

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from experiments.bench.timing import wall
-from experiments.configs.honest_qa import get_config as honest_qa_config
+from experiments.bench.tracking_network import one_seed
 from lprior import posterior as post
 from lprior.honest_qa import experiment as hq
 from lprior.honest_qa.model import model_for
@@ -85,10 +85,7 @@ def _time_to(curve, step_s, target) -> float | None:
 
 def run(cfg, log=print) -> dict:
   c = cfg.training
-  cfg_hq = honest_qa_config(c.preset)
-  cfg_hq.num_seeds = 1
-  data, _, _ = hq.seed_data(cfg_hq)
-  data = jax.tree.map(lambda x: x[0], data)
+  cfg_hq, data = one_seed(c.preset)
   runs = [measure(cfg_hq, data, "plain", None, c.num_steps, c.eval_every)]
   for rule in c.update_rules:
     # 'simultaneous' takes one step of each set per outer step

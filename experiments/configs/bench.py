@@ -8,13 +8,14 @@ import ml_collections
 from ml_collections.config_dict import placeholder
 
 BENCHMARKS = ("logz", "multimodal", "coverage", "tracking", "tracking_feedback", "training",
-              "scaling", "memory", "tracking_network")
+              "scaling", "memory", "tracking_network", "logz_network")
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  # a comma-separated subset; tracking_network (GPU-sized at this preset) runs when named
-  c.benchmarks = ",".join(b for b in BENCHMARKS if b != "tracking_network")
+  # a comma-separated subset; tracking_network (GPU-sized at this preset) and logz_network run
+  # when named
+  c.benchmarks = ",".join(b for b in BENCHMARKS if b not in ("tracking_network", "logz_network"))
   # 1. log Z accuracy against compute, ours beside BlackJAX (same N, MCMC steps, target ESS)
   # targets with an exact log Z (experiments/bench/problems.py): the quadratic, a mixture of
   # unequal bumps, a spike-and-slab phase transition
@@ -57,8 +58,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
                                               update_rules=("alternating", "simultaneous"),
                                               target_fraction=0.9))
   # 3. scaling over devices (subprocesses)
+  # x64: float64 workers, where every layout must give the same log Z (float32 is what is timed)
   c.scaling = ml_collections.ConfigDict(dict(devices=(1, 2, 4, 8), multiprocess=True, dim=2000,
-                                             num_particles=512, steps=10))
+                                             num_particles=512, steps=10, x64=False))
   # 4. memory (compile-only analyses; `measure` runs (N, d) in a fresh process)
   c.memory = ml_collections.ConfigDict(dict(
       particles=(64, 256, 1024), dims=(1000, 10000, 100000), measure=((256, 100000),),
@@ -79,6 +81,14 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
           logz=placeholder(str), fresh_every=placeholder(int), on_cap=placeholder(str),
           logz_check_every=placeholder(int), logz_check_policy=placeholder(str),
           logz_check_particles=placeholder(int), logz_check_mcmc_steps=placeholder(int)))))
+  # 6. every log Z estimator on the honest-QA network's own energy, at θ₁ where training starts
+  # and after train_steps two-heads steps, against agreeing fresh SMC references
+  # (experiments/bench/logz_network.py)
+  c.logz_network = ml_collections.ConfigDict(dict(
+      preset="default", lams=(10.0, 100.0), train_steps=300, particles=256, mcmc_steps=8,
+      repeats=3, methods="smc,smc_diag,smc_laplace,auto,smc_modes,laplace,ns",
+      ref_particles=1024, ref_max_particles=4096, ref_mcmc_steps=8, ref_check_mcmc_steps=32,
+      min_cosine=0.9))
   preset = preset or "default"
   if preset == "cpu":  # what a 2-core machine can run in about an hour
     c.benchmarks = "tracking_network"
@@ -96,7 +106,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.tracking_feedback.update(dim=100, num_steps=40)
     c.training.update(preset="smoke", particles=(8,), num_steps=20, eval_every=5,
                       theta2_steps=(1,), update_rules=("simultaneous",))
-    c.scaling.update(devices=(1, 2), multiprocess=True, dim=200, num_particles=64, steps=3)
+    c.scaling.update(devices=(1, 2), multiprocess=True, dim=200, num_particles=64, steps=3,
+                     x64=True)
     c.memory.update(particles=(64,), dims=(1000, 10000), measure=(), budget_gib=1.0,
                     fit_particles=(64,))
   elif preset != "default":
