@@ -140,7 +140,8 @@ def test_logz_network_bench_runs_on_the_main_jobs_network():
 
   from experiments.bench import logz_network
   c = ml_collections.ConfigDict(dict(logz_network=dict(
-      preset="default", lams=(10.0,), train_steps=0, particles=256, mcmc_steps=8, repeats=1,
+      preset="default", lams=(10.0,), train_steps=0, particles=256, mcmc_steps=8,
+      target_ess=0.9, repeats=1,
       methods="smc,auto,ns", ref_particles=256, ref_max_particles=512, ref_mcmc_steps=8,
       ref_check_mcmc_steps=32, min_cosine=0.9)))
   (cell,) = logz_network.run(c)["cells"]

@@ -42,7 +42,10 @@ OURS = {
 }
 
 
-def _ours(name: str, prob: problems.Problem, n: int, mcmc_steps: int, target_ess: float):
+def ours_options(name: str, n: int, mcmc_steps: int, target_ess: float
+                 ) -> tuple[str, int, dict]:
+  """(method, particles, options) that `logz.estimate` takes for our estimator `name` (OURS) at
+  the budget of n particles, mcmc_steps moves per β step and the target ESS."""
   method, opts = OURS[name]
   opts = dict(opts)
   n = n * opts.pop("particle_factor", 1)  # the row keeps the budget's N; grad_evals the cost
@@ -50,6 +53,11 @@ def _ours(name: str, prob: problems.Problem, n: int, mcmc_steps: int, target_ess
     opts = dict(opts, num_mcmc_steps=mcmc_steps)
   if method in ("smc", "auto"):
     opts = dict(opts, target_ess=target_ess)
+  return method, n, opts
+
+
+def _ours(name: str, prob: problems.Problem, n: int, mcmc_steps: int, target_ess: float):
+  method, n, opts = ours_options(name, n, mcmc_steps, target_ess)
 
   def run(i):
     r = logz.estimate(jax.random.key(i), prob.energy_fn, prob.mean, 1.0, method=method,

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from experiments.bench import tracking_network
-from experiments.bench.logz_accuracy import OURS
+from experiments.bench.logz_accuracy import OURS, ours_options
 from lprior import logz
 from lprior.honest_qa import experiment as hq
 from lprior.honest_qa.model import model_for
@@ -53,14 +53,11 @@ def _thetas(cfg_hq, data, lam: float, steps: int, log=print):
 
 def _method_rows(name: str, problem, theta1, c, ref: float, ref_se: float) -> list[dict]:
   """`repeats` runs of method `name` at θ₁: error against the references, SE, wall, flags."""
-  method, opts = OURS[name]
-  opts = dict(opts)
-  if method in ("smc", "auto"):
-    opts.update(num_mcmc_steps=c.mcmc_steps)
+  method, n, opts = ours_options(name, c.particles, c.mcmc_steps, c.target_ess)
   energy = lambda t2: problem.energy_fn(theta1, t2)
   mean = problem.mean_fn(theta1)
   run = lambda k: logz.estimate(k, energy, mean, problem.sigma2, method=method,
-                                num_particles=c.particles, **opts)
+                                num_particles=n, **opts)
   t0 = time.perf_counter()
   float(run(jax.random.key(999)).log_z)  # compiles: timed apart
   first = time.perf_counter() - t0

@@ -56,7 +56,7 @@ def run(cfg, log=print) -> dict:
   c = cfg.scaling
   rows = []
   for devices, processes in [(d, 1) for d in c.devices] + ([(4, 2)] if c.multiprocess else []):
-    r = _launch(devices, c.dim, c.num_particles, c.steps, processes, c.get("x64", False))
+    r = _launch(devices, c.dim, c.num_particles, c.steps, processes, c.x64)
     rows.append(r)
   one = next(r for r in rows if r["devices"] == 1)
   for r in rows:

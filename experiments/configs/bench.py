@@ -86,7 +86,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # (experiments/bench/logz_network.py)
   c.logz_network = ml_collections.ConfigDict(dict(
       preset="default", lams=(10.0, 100.0), train_steps=300, particles=256, mcmc_steps=8,
-      repeats=3, methods="smc,smc_diag,smc_laplace,auto,smc_modes,laplace,ns",
+      target_ess=0.9, repeats=3, methods="smc,smc_diag,smc_laplace,auto,smc_modes,laplace,ns",
       ref_particles=1024, ref_max_particles=4096, ref_mcmc_steps=8, ref_check_mcmc_steps=32,
       min_cosine=0.9))
   preset = preset or "default"
